@@ -1,0 +1,1 @@
+"""adfd command line: parse, validate, call adfd_core, print."""
