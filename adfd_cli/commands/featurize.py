@@ -1,0 +1,82 @@
+"""`adfd featurize`: audio corpus -> HDF5 feature file."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from adfd_cli import options
+from adfd_cli.console import err, progress
+
+
+def featurize(
+    input: Annotated[
+        str | None,
+        typer.Argument(help="Audio folder, manifest or protocol file; with --protocol, the folder holding the audio."),
+    ] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Feature file to write (HDF5).")] = Path("feats.h5"),
+    feature: Annotated[
+        list[str] | None,
+        typer.Option("--feature", "-f", help="Front-end name, repeatable (see `adfd info --features`). Default: cqt."),
+    ] = None,
+    protocol: options.Protocol = None,
+    subset: options.Subset = "eval",
+    from_list: options.FromList = None,
+    segment_seconds: Annotated[
+        float | None,
+        typer.Option("--segment-seconds", min=0.1, help="Segment length for every segment front-end (default: each one's own)."),
+    ] = None,
+    jobs: options.Jobs = 1,
+    device: options.Device = "auto",
+    batch_size: options.BatchSize = 64,
+    force: options.Force = False,
+) -> int:
+    """Decode audio, compute features and write them to one HDF5 file.
+
+    Several --feature values are computed in one pass over the audio. A rerun of an interrupted
+    command resumes it. Inputs that cannot be decoded are named on stderr and recorded in the file.
+    """
+    from adfd_core.corpus import read_corpus
+    from adfd_core.featurize import FeaturizeOptions
+    from adfd_core.featurize import featurize as run_featurize
+    from adfd_core.frontends import available
+
+    names = tuple(dict.fromkeys(feature or ["cqt"]))
+    unknown = [n for n in names if n not in available()]
+    if unknown:
+        raise typer.BadParameter(f"unknown feature {unknown[0]!r}; choose from {', '.join(available())}", param_hint="--feature")
+    if (input is None) == (from_list is None):
+        raise typer.BadParameter("give exactly one of INPUT or --from-list", param_hint="INPUT")
+    source = from_list if from_list is not None else input
+    utts = read_corpus(source, protocol=protocol, subset=subset, from_list=from_list is not None, stdin=sys.stdin)
+    opts = FeaturizeOptions(names, segment_seconds, device, jobs, batch_size, force)
+    inputs = {"source": source, "protocol": str(protocol) if protocol else None, "subset": subset, "utterances": len(utts)}
+    with progress() as bar:
+        result = run_featurize(utts, output, opts, inputs=inputs, observer=_BarObserver(bar))
+    if result.up_to_date:
+        err.print(f"{output}: already complete for these inputs and features; nothing to do")
+        for _, path, reason in result.failures:
+            err.print(f"failed: {path}: {reason}", markup=False, soft_wrap=True)
+    else:
+        err.print(f"{output}: {result.written} utterances featurized, {result.skipped} already there, {len(result.failures)} failed")
+    return 3 if result.failures else 0
+
+
+class _BarObserver:
+    """Feeds the core's progress hooks to a rich progress bar; failures go to stderr as they happen."""
+
+    def __init__(self, bar):
+        self._bar = bar
+        self._task = None
+
+    def start(self, total: int, already_done: int) -> None:
+        self._task = self._bar.add_task("featurize", total=total, completed=already_done)
+
+    def advance(self, n: int = 1) -> None:
+        self._bar.advance(self._task, n)
+
+    def failed(self, utt, reason: str) -> None:
+        self._bar.console.print(f"failed: {utt.path}: {reason}", markup=False, soft_wrap=True)

@@ -1,0 +1,59 @@
+"""The `adfd` application: registers each command and maps outcomes to exit codes.
+
+Exit codes: 0 success; 1 error; 2 usage error; 3 finished but some inputs failed;
+130 interrupted (a rerun resumes). ``ADFD_DEBUG=1`` shows tracebacks of unexpected errors.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+import click
+import typer
+
+from adfd_cli.commands.completions import completions
+from adfd_cli.commands.featurize import featurize
+from adfd_cli.commands.info import info
+from adfd_cli.options import EXIT_CODES_HELP
+
+app = typer.Typer(
+    name="adfd",
+    help=f"Audio deepfake detection: featurize corpora, train detectors, score recordings.\n\n{EXIT_CODES_HELP}",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.command("featurize", epilog=EXIT_CODES_HELP)(featurize)
+app.command("info", epilog=EXIT_CODES_HELP)(info)
+app.command("completions", epilog=EXIT_CODES_HELP)(completions)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the app and exit with the documented code."""
+    from adfd_core.errors import AdfdError
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        code = app(args=argv, prog_name="adfd", standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (click.Abort, KeyboardInterrupt):
+        print("adfd: interrupted; work committed so far is kept, rerun the same command to resume", file=sys.stderr)
+        sys.exit(130)
+    except AdfdError as exc:
+        print(f"adfd: error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except Exception as exc:  # a bug: one line unless debugging
+        if os.environ.get("ADFD_DEBUG"):
+            raise
+        print(f"adfd: internal error: {type(exc).__name__}: {exc} (rerun with ADFD_DEBUG=1 for the traceback)", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,32 @@
+"""Option types shared by several commands, so each means the same everywhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+Device = Annotated[
+    str,
+    typer.Option("--device", help="Where tensors live: auto (CUDA when present), cpu, cuda or cuda:N."),
+]
+Jobs = Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes for decoding audio.")]
+Force = Annotated[bool, typer.Option("--force", help="Overwrite an existing output made from other inputs.")]
+BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Segments per batch on the device.")]
+Protocol = Annotated[
+    Path | None,
+    typer.Option(
+        "--protocol",
+        help="Corpus description: ASVspoof 2019 LA protocol, ASVspoof 2021 LA/DF key, In-the-Wild meta.csv, "
+        "or a CSV/TSV manifest with a header. INPUT is then the audio folder.",
+    ),
+]
+Subset = Annotated[str, typer.Option("--subset", help="ASVspoof 2021 keys: which subset to keep (eval, progress, hidden_track, all).")]
+FromList = Annotated[
+    str | None,
+    typer.Option("--from-list", help="Read audio paths, one per line, from this file ('-' for stdin) instead of INPUT."),
+]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+EXIT_CODES_HELP = "Exit codes: 0 success; 1 error; 2 usage error; 3 finished, but some inputs failed (named on stderr)."

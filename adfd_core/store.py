@@ -1,0 +1,513 @@
+"""The HDF5 feature file: writer, reader and torch Dataset.
+
+Layout of format ``adfd-features`` version 1::
+
+    /                      attrs: format, format_version, complete, identity, provenance (JSON),
+                                  n_utterances, n_failures (what is committed)
+    /utterances/<field>    one row per utterance: id, path, label, attack, speaker, group,
+                           meta (JSON), content_hash (sha256 of the file), duration_s
+    /features/<name>/data  segment features, (rows, C, F, T) float32; for a whole-utterance
+                           feature (``wave``) the concatenated samples, (samples,) float32
+    /features/<name>/start, /count
+                           per utterance: first row (or sample) and how many
+                           attrs: spec (JSON: name, version, every parameter), n_rows (committed)
+    /failures/<field>      id, path, reason of each input that could not be featurized
+
+While a run is under way the file is ``NAME.partial`` with ``complete = False``; only a finished
+run renames it to ``NAME``. Rows past the committed counts are debris from an interruption and
+are cut away when the run resumes, so a crash loses at most the uncommitted utterances.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import h5py
+import numpy as np
+
+from adfd_core.corpus import Utterance
+from adfd_core.errors import AdfdError
+
+if TYPE_CHECKING:
+    import torch
+
+FORMAT_NAME = "adfd-features"
+FORMAT_VERSION = 1
+PARTIAL_SUFFIX = ".partial"
+STRING_FIELDS = ("id", "path", "label", "attack", "speaker", "group", "meta", "content_hash")
+FAILURE_FIELDS = ("id", "path", "reason")
+LABEL_INDEX = {"spoof": 0, "bonafide": 1, "unknown": -1}  # class index used by datasets and models
+_ROW_CHUNK_BYTES = 1 << 20  # target HDF5 chunk size
+_FLUSH_BYTES = 64 << 20  # buffered feature rows written to disk past this size
+
+_STR = h5py.string_dtype("utf-8")
+
+
+class StoreError(AdfdError):
+    """A feature file that cannot be used: missing, foreign, of an unknown version, incomplete, or in the way."""
+
+
+def partial_path(path: Path) -> Path:
+    """Where a run writes before it completes: ``feats.h5`` -> ``feats.h5.partial``."""
+    return path.with_name(path.name + PARTIAL_SUFFIX)
+
+
+@dataclass(frozen=True)
+class StoredUtterance:
+    """One utterance as a feature file holds it."""
+
+    utterance: Utterance
+    content_hash: str
+    duration_s: float
+
+
+# --------------------------------------------------------------------------- writing
+
+
+class FeatureWriter:
+    """Appends utterances and their feature rows to a ``.partial`` file; ``commit`` makes them durable.
+
+    Use :meth:`open`, then for each utterance ``add_rows`` (any number of times per feature, in
+    order) followed by ``end_utterance``; ``add_failure`` for inputs that failed; ``commit`` now and
+    then; ``finish`` at the end. ``close`` without ``finish`` leaves a resumable partial file.
+    """
+
+    def __init__(self, h5: h5py.File, final_path: Path, specs: Mapping[str, dict]):
+        self._h5 = h5
+        self.final_path = final_path
+        self._specs = dict(specs)
+        self._rows: dict[str, list[np.ndarray]] = {name: [] for name in specs}
+        self._row_count: dict[str, int] = {name: 0 for name in specs}  # rows of the open utterance
+        self._starts: dict[str, list[int]] = {name: [] for name in specs}
+        self._counts: dict[str, list[int]] = {name: [] for name in specs}
+        self._next_row = {name: int(h5["features"][name].attrs["n_rows"]) for name in specs}
+        self._utts: list[StoredUtterance] = []
+        self._failures: list[tuple[str, str, str]] = []
+        self._buffered_bytes = 0
+        self.done_ids: set[str] = set(_read_strings(h5["utterances"]["id"], int(h5.attrs["n_utterances"])))
+
+    @classmethod
+    def open(
+        cls,
+        path: Path,
+        specs: Mapping[str, dict],
+        identity: str,
+        provenance: Mapping[str, Any],
+        force: bool = False,
+    ) -> "FeatureWriter | None":
+        """Start or resume a run writing ``path``; None when ``path`` is already complete for ``identity``.
+
+        specs: feature name -> front-end spec dict. identity: a digest of everything that determines
+        the file's contents (specs and inputs); a file or partial of another identity is refused
+        unless ``force``, which deletes it.
+        """
+        path = Path(path)
+        part = partial_path(path)
+        if path.exists():
+            if not force:
+                if _identity_of(path) == identity:
+                    return None
+                raise StoreError(f"{path}: exists and was made from other inputs or features; use --force to overwrite it")
+        if part.exists() and (force or _identity_of(part) != identity):
+            if not force:
+                raise StoreError(
+                    f"{part}: an interrupted run with other inputs or features is in the way; use --force to start over"
+                )
+            part.unlink()
+        if part.exists():
+            h5 = _open_for_resume(part)
+        else:
+            part.parent.mkdir(parents=True, exist_ok=True)
+            h5 = _create(part, specs, identity, provenance)
+        if force and path.exists():
+            path.unlink()
+        return cls(h5, path, specs)
+
+    def take_failures(self) -> list[tuple[str, str, str]]:
+        """Failures recorded by an earlier attempt; they are dropped so this run retries those inputs."""
+        n = int(self._h5.attrs["n_failures"])
+        group = self._h5["failures"]
+        old = list(zip(*(_read_strings(group[f], n) for f in FAILURE_FIELDS))) if n else []
+        self._h5.attrs["n_failures"] = 0
+        return old
+
+    def add_rows(self, name: str, rows: np.ndarray) -> None:
+        """Append rows of feature ``name`` for the open utterance: (n, C, F, T), or (samples,) for whole-utterance."""
+        rows = np.ascontiguousarray(rows, dtype=np.float32)
+        self._rows[name].append(rows)
+        self._row_count[name] += len(rows)
+        self._buffered_bytes += rows.nbytes
+        if self._buffered_bytes > _FLUSH_BYTES:
+            self._flush_rows()
+
+    def end_utterance(self, stored: StoredUtterance) -> None:
+        """Close the open utterance: the rows added since the last call belong to it."""
+        for name in self._specs:
+            committed_or_buffered = self._next_row[name] + sum(len(r) for r in self._rows[name])
+            self._starts[name].append(committed_or_buffered - self._row_count[name])
+            self._counts[name].append(self._row_count[name])
+            self._row_count[name] = 0
+        self._utts.append(stored)
+        self.done_ids.add(stored.utterance.id)
+
+    def discard_utterance(self) -> None:
+        """Drop the rows added for the open utterance (it failed part-way)."""
+        for name, pending in self._rows.items():
+            buffered = sum(len(r) for r in pending)
+            start = self._next_row[name] + buffered - self._row_count[name]
+            if start >= self._next_row[name]:
+                keep = start - self._next_row[name]
+                self._rows[name] = [np.concatenate(pending)[:keep]] if keep else []
+            else:  # part of it was flushed already, and with it everything before it
+                self._rows[name] = []
+                self._next_row[name] = start
+            self._row_count[name] = 0
+        self._buffered_bytes = sum(r.nbytes for pending in self._rows.values() for r in pending)
+
+    def add_failure(self, utt_id: str, path: str, reason: str) -> None:
+        self._failures.append((utt_id, path, reason))
+
+    def commit(self) -> None:
+        """Write everything added so far and move the committed counts past it."""
+        if any(self._row_count.values()):
+            raise RuntimeError("commit() inside an open utterance")
+        self._flush_rows()
+        h5 = self._h5
+        n_old = int(h5.attrs["n_utterances"])
+        if self._utts:
+            columns = _utterance_columns(self._utts)
+            for field, values in columns.items():
+                _write_at(h5["utterances"][field], n_old, values)
+            for name in self._specs:
+                group = h5["features"][name]
+                _write_at(group["start"], n_old, np.asarray(self._starts[name], dtype=np.int64))
+                _write_at(group["count"], n_old, np.asarray(self._counts[name], dtype=np.int64))
+                self._starts[name].clear()
+                self._counts[name].clear()
+        n_fail = int(h5.attrs["n_failures"])
+        if self._failures:
+            for i, field in enumerate(FAILURE_FIELDS):
+                _write_at(h5["failures"][field], n_fail, [f[i] for f in self._failures])
+        for name in self._specs:
+            h5["features"][name].attrs["n_rows"] = self._next_row[name]
+        h5.attrs["n_utterances"] = n_old + len(self._utts)
+        h5.attrs["n_failures"] = n_fail + len(self._failures)
+        self._utts.clear()
+        self._failures.clear()
+        h5.flush()
+
+    def finish(self) -> Path:
+        """Commit, mark complete, close and move the partial file to its final name."""
+        self.commit()
+        self._h5.attrs["complete"] = True
+        part = Path(self._h5.filename)
+        self._h5.close()
+        os.replace(part, self.final_path)
+        return self.final_path
+
+    def close(self) -> None:
+        """Close without completing: the partial file stays, resumable up to the last commit."""
+        if self._h5.id.valid:
+            self._h5.close()
+
+    def _flush_rows(self) -> None:
+        for name, pending in self._rows.items():
+            if not pending:
+                continue
+            block = np.concatenate(pending) if len(pending) > 1 else pending[0]
+            _write_at(self._h5["features"][name]["data"], self._next_row[name], block)
+            self._next_row[name] += len(block)
+            pending.clear()
+        self._buffered_bytes = 0
+
+
+def _create(part: Path, specs: Mapping[str, dict], identity: str, provenance: Mapping[str, Any]) -> h5py.File:
+    h5 = h5py.File(part, "w")
+    h5.attrs.update(
+        format=FORMAT_NAME,
+        format_version=FORMAT_VERSION,
+        complete=False,
+        identity=identity,
+        provenance=json.dumps(provenance, sort_keys=True),
+        n_utterances=0,
+        n_failures=0,
+    )
+    utts = h5.create_group("utterances")
+    for field in STRING_FIELDS:
+        utts.create_dataset(field, shape=(0,), maxshape=(None,), dtype=_STR, chunks=(1024,))
+    utts.create_dataset("duration_s", shape=(0,), maxshape=(None,), dtype=np.float64, chunks=(1024,))
+    failures = h5.create_group("failures")
+    for field in FAILURE_FIELDS:
+        failures.create_dataset(field, shape=(0,), maxshape=(None,), dtype=_STR, chunks=(256,))
+    feats = h5.create_group("features")
+    for name, spec in specs.items():
+        group = feats.create_group(name)
+        group.attrs["spec"] = json.dumps(spec, sort_keys=True)
+        group.attrs["n_rows"] = 0
+        row_shape = tuple(spec["row_shape"])
+        row_bytes = 4 * int(np.prod(row_shape)) if row_shape else 4
+        chunk_rows = max(1, _ROW_CHUNK_BYTES // row_bytes)
+        group.create_dataset(
+            "data", shape=(0, *row_shape), maxshape=(None, *row_shape), dtype=np.float32, chunks=(chunk_rows, *row_shape)
+        )
+        for index in ("start", "count"):
+            group.create_dataset(index, shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(1024,))
+    h5.flush()
+    return h5
+
+
+def _open_for_resume(part: Path) -> h5py.File:
+    """Open a partial file and cut every dataset back to its committed length."""
+    try:
+        h5 = h5py.File(part, "r+")
+    except OSError as err:
+        raise StoreError(f"{part}: interrupted run left an unreadable file ({err}); use --force to start over") from err
+    n_utts = int(h5.attrs["n_utterances"])
+    for ds in h5["utterances"].values():
+        ds.resize((n_utts,))
+    for ds in h5["failures"].values():
+        ds.resize((int(h5.attrs["n_failures"]),))
+    for group in h5["features"].values():
+        group["data"].resize(int(group.attrs["n_rows"]), axis=0)
+        group["start"].resize((n_utts,))
+        group["count"].resize((n_utts,))
+    return h5
+
+
+def _identity_of(path: Path) -> str | None:
+    try:
+        with h5py.File(path, "r") as h5:
+            return str(h5.attrs.get("identity", ""))
+    except OSError:
+        return None
+
+
+def _write_at(ds: h5py.Dataset, offset: int, values: Sequence | np.ndarray) -> None:
+    n = len(values)
+    if ds.shape[0] < offset + n:
+        ds.resize(offset + n, axis=0)
+    if n:
+        ds[offset : offset + n] = values
+
+
+def _utterance_columns(utts: Sequence[StoredUtterance]) -> dict[str, list | np.ndarray]:
+    cols: dict[str, list | np.ndarray] = {
+        "id": [s.utterance.id for s in utts],
+        "path": [str(s.utterance.path) for s in utts],
+        "label": [s.utterance.label for s in utts],
+        "attack": [s.utterance.attack for s in utts],
+        "speaker": [s.utterance.speaker for s in utts],
+        "group": [s.utterance.group for s in utts],
+        "meta": [json.dumps(dict(s.utterance.meta), sort_keys=True) for s in utts],
+        "content_hash": [s.content_hash for s in utts],
+    }
+    cols["duration_s"] = np.asarray([s.duration_s for s in utts], dtype=np.float64)
+    return cols
+
+
+def _read_strings(ds: h5py.Dataset, n: int) -> list[str]:
+    return list(ds.asstr()[:n]) if n else []
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class FeatureInfo:
+    """One feature dataset of a file: its front-end spec, the shape of a row, and how many rows."""
+
+    name: str
+    spec: dict
+    row_shape: tuple[int, ...]
+    n_rows: int
+
+    @property
+    def whole_utterance(self) -> bool:
+        """True for features stored as one waveform per utterance (``wave``) rather than segment rows."""
+        return self.spec.get("params", {}).get("segment_seconds") is None
+
+
+class FeatureFile:
+    """Read-only view of a feature file; refuses foreign, newer and incomplete files.
+
+    ``allow_incomplete=True`` opens a ``.partial`` file too (for ``adfd info``), showing what is committed.
+    """
+
+    def __init__(self, path: str | os.PathLike, allow_incomplete: bool = False):
+        self.path = Path(path)
+        if not self.path.exists():
+            hint = f" (an interrupted run left {partial_path(self.path)}: rerun featurize to finish it)" if partial_path(
+                self.path
+            ).exists() else ""
+            raise StoreError(f"{self.path}: no such feature file{hint}")
+        try:
+            self._h5 = h5py.File(self.path, "r")
+        except OSError as err:
+            raise StoreError(f"{self.path}: not an HDF5 feature file ({err})") from err
+        attrs = self._h5.attrs
+        if attrs.get("format") != FORMAT_NAME:
+            self._h5.close()
+            raise StoreError(f"{self.path}: not an adfd feature file (format attribute is {attrs.get('format')!r})")
+        version = int(attrs.get("format_version", -1))
+        if version != FORMAT_VERSION:
+            self._h5.close()
+            raise StoreError(
+                f"{self.path}: feature file format version {version}; this adfd reads version {FORMAT_VERSION}"
+            )
+        self.complete = bool(attrs["complete"])
+        if not self.complete and not allow_incomplete:
+            self._h5.close()
+            raise StoreError(f"{self.path}: incomplete feature file (an interrupted run); rerun featurize to finish it")
+        self.n_utterances = int(attrs["n_utterances"])
+        self.provenance: dict = json.loads(attrs["provenance"])
+        self.features: dict[str, FeatureInfo] = {}
+        for name, group in self._h5["features"].items():
+            spec = json.loads(group.attrs["spec"])
+            self.features[name] = FeatureInfo(name, spec, tuple(group["data"].shape[1:]), int(group.attrs["n_rows"]))
+        self._starts = {n: self._h5["features"][n]["start"][: self.n_utterances] for n in self.features}
+        self._counts = {n: self._h5["features"][n]["count"][: self.n_utterances] for n in self.features}
+
+    def __enter__(self) -> "FeatureFile":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._h5.id.valid:
+            self._h5.close()
+
+    def column(self, field: str) -> list[str] | np.ndarray:
+        """One utterance field for every utterance: strings, or float64 for ``duration_s``."""
+        ds = self._h5["utterances"][field]
+        if field == "duration_s":
+            return ds[: self.n_utterances]
+        return _read_strings(ds, self.n_utterances)
+
+    def utterances(self) -> list[StoredUtterance]:
+        """Every committed utterance, in file order."""
+        cols = {f: self.column(f) for f in (*STRING_FIELDS, "duration_s")}
+        return [
+            StoredUtterance(
+                Utterance(
+                    id=cols["id"][i],
+                    path=Path(cols["path"][i]),
+                    label=cols["label"][i],
+                    attack=cols["attack"][i],
+                    speaker=cols["speaker"][i],
+                    group=cols["group"][i],
+                    meta=json.loads(cols["meta"][i]),
+                ),
+                content_hash=cols["content_hash"][i],
+                duration_s=float(cols["duration_s"][i]),
+            )
+            for i in range(self.n_utterances)
+        ]
+
+    def failures(self) -> list[dict[str, str]]:
+        """Inputs the run could not featurize: id, path, reason."""
+        n = int(self._h5.attrs["n_failures"])
+        group = self._h5["failures"]
+        return [dict(zip(FAILURE_FIELDS, row)) for row in zip(*(_read_strings(group[f], n) for f in FAILURE_FIELDS))]
+
+    def feature(self, name: str) -> FeatureInfo:
+        """The feature called ``name``; a clear error listing those present when absent."""
+        if name not in self.features:
+            raise StoreError(f"{self.path}: has no feature {name!r} (it holds: {', '.join(self.features) or 'none'})")
+        return self.features[name]
+
+    def rows(self, name: str, index: int) -> np.ndarray:
+        """Feature rows of utterance ``index``: (segments, C, F, T), or (samples,) for whole-utterance features."""
+        self.feature(name)
+        start, count = int(self._starts[name][index]), int(self._counts[name][index])
+        return self._h5["features"][name]["data"][start : start + count]
+
+    def extent(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Per utterance, the first row (or sample) of feature ``name`` and how many: two (n_utterances,) int64."""
+        self.feature(name)
+        return self._starts[name], self._counts[name]
+
+    @property
+    def attrs(self) -> Mapping[str, Any]:
+        return self._h5.attrs
+
+
+# --------------------------------------------------------------------------- torch Dataset
+
+
+class SegmentDataset:
+    """A torch-style map Dataset over every segment row of one feature.
+
+    Item i: (features (C, F, T) float32 tensor, class index per LABEL_INDEX, utterance index).
+    The HDF5 file is opened lazily in each DataLoader worker (h5py handles do not survive fork).
+    """
+
+    def __init__(self, path: str | os.PathLike, feature: str, utterance_indices: Iterable[int] | None = None):
+        with FeatureFile(path) as ff:
+            info = ff.feature(feature)
+            if info.whole_utterance:
+                raise StoreError(f"{path}: feature {feature!r} holds whole waveforms, not segment rows")
+            labels = np.asarray([LABEL_INDEX[label] for label in ff.column("label")], dtype=np.int64)
+            starts, counts = ff.extent(feature)
+        keep = np.arange(len(counts)) if utterance_indices is None else np.asarray(list(utterance_indices), dtype=np.int64)
+        self.path, self.feature, self.spec = Path(path), feature, info.spec
+        self.utt_of_row = np.repeat(keep, counts[keep])
+        self.rows = np.concatenate([np.arange(starts[u], starts[u] + counts[u]) for u in keep]) if len(keep) else np.zeros(0, np.int64)
+        self.labels = labels[self.utt_of_row]
+        self._data: h5py.Dataset | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> tuple["torch.Tensor", int, int]:
+        import torch
+
+        if self._data is None:
+            self._data = h5py.File(self.path, "r")["features"][self.feature]["data"]
+        x = torch.from_numpy(np.asarray(self._data[int(self.rows[i])], dtype=np.float32))
+        return x, int(self.labels[i]), int(self.utt_of_row[i])
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_data"] = None
+        return state
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def describe(path: str | os.PathLike) -> dict[str, Any]:
+    """What a feature file holds, as plain data: version, provenance, features, counts, failures.
+
+    Opens incomplete (``.partial``) files too and says so.
+    """
+    from collections import Counter
+
+    with FeatureFile(path, allow_incomplete=True) as ff:
+        prov = ff.provenance
+        labels = Counter(ff.column("label"))
+        attacks = Counter(a for a in ff.column("attack") if a != "-")
+        return {
+            "path": str(ff.path),
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "complete": ff.complete,
+            "adfd_version": prov.get("adfd_version", "?"),
+            "created_at": prov.get("created_at", "?"),
+            "command": prov.get("command", []),
+            "inputs": prov.get("inputs", {}),
+            "n_utterances": ff.n_utterances,
+            "total_duration_s": float(np.sum(ff.column("duration_s"))),
+            "features": [
+                {"name": f.name, "spec": f.spec, "row_shape": list(f.row_shape), "rows": f.n_rows}
+                for f in ff.features.values()
+            ],
+            "labels": {label: labels.get(label, 0) for label in LABEL_INDEX},
+            "attacks": dict(sorted(attacks.items())),
+            "failures": ff.failures(),
+        }

@@ -1,0 +1,134 @@
+"""Benchmark: `adfd featurize` against a straightforward per-file librosa pipeline.
+
+Both sides run in a fresh process (cold start included: imports, librosa's CQT compilation,
+adfd's kernel construction), over the same files, computing the same 3x64x64 features
+(2-s segments, window 1024, hop 512, 64 bands, log, DCT along time, deltas), and writing
+them to HDF5. Reports segments per second for each and adfd's speed-up.
+
+    python bench/featurize.py --files 200                      # devset, CPU
+    python bench/featurize.py --corpus DIR --feature cqt --device cuda
+
+Needs ../shared/data/devset (or --corpus). Run by hand; quoted in issue notes, not run in CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DEVSET = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "devset" / "manifest.tsv"
+
+# The per-file librosa pipeline, run as its own process so its cold start counts too.
+LIBROSA_SCRIPT = r'''
+import sys, time
+import h5py, librosa, numpy as np, scipy.fft
+
+feature, out, paths = sys.argv[1], sys.argv[2], sys.argv[3:]
+SR, WIN, HOP, BANDS, SEG = 16000, 1024, 512, 64, 32000
+
+def linear_filterbank():
+    freqs = np.linspace(0, SR / 2, WIN // 2 + 1)
+    edges = np.linspace(0, SR / 2, BANDS + 2)
+    fb = np.zeros((BANDS, len(freqs)))
+    for b in range(BANDS):
+        lo, c, hi = edges[b], edges[b + 1], edges[b + 2]
+        fb[b] = np.maximum(0, np.minimum((freqs - lo) / (c - lo), (hi - freqs) / (hi - c)))
+    return fb / np.maximum(fb.sum(axis=1, keepdims=True), 1e-12)
+
+FB = linear_filterbank()
+
+def segments(y):
+    if len(y) <= SEG:
+        return [np.resize(y, SEG)]
+    segs = [y[i:i + SEG] for i in range(0, len(y) - SEG + 1, SEG)]
+    if len(y) % SEG:
+        segs.append(y[-SEG:])
+    return segs
+
+def spectrogram(seg):
+    seg = np.pad(seg, (0, (-len(seg)) % HOP))
+    if feature == "cqt":
+        power = np.abs(librosa.cqt(seg, sr=SR, hop_length=HOP, fmin=32.70, n_bins=64, bins_per_octave=8)) ** 2
+    else:
+        power = FB @ (np.abs(librosa.stft(seg, n_fft=WIN, hop_length=HOP)) ** 2)
+    static = scipy.fft.dct(np.log(np.maximum(power, 1e-10)), type=2, norm="ortho", axis=-1)
+    return np.stack([static, librosa.feature.delta(static, order=1), librosa.feature.delta(static, order=2)])
+
+n = 0
+with h5py.File(out, "w") as h5:
+    ds = None
+    for path in paths:
+        y, _ = librosa.load(path, sr=SR, mono=True)
+        feats = np.stack([spectrogram(s) for s in segments(y)]).astype(np.float32)
+        if ds is None:
+            ds = h5.create_dataset("data", shape=(0, *feats.shape[1:]), maxshape=(None, *feats.shape[1:]), dtype=np.float32)
+        ds.resize(n + len(feats), axis=0)
+        ds[n:] = feats
+        n += len(feats)
+print(n)
+'''
+
+
+def list_files(corpus: Path | None, files: int) -> list[str]:
+    """The first ``files`` audio paths of the devset manifest, or of a folder."""
+    if corpus is None:
+        rows = DEVSET.read_text().splitlines()[1:]
+        return [str(DEVSET.parent / r.split("\t")[0]) for r in rows[:files]]
+    audio = sorted(p for p in corpus.rglob("*") if p.suffix.lower() in {".wav", ".flac", ".mp3", ".ogg", ".m4a"})
+    return [str(p) for p in audio[:files]]
+
+
+def timed(cmd: list[str], stdin: str | None = None) -> tuple[float, str]:
+    start = time.perf_counter()
+    done = subprocess.run(cmd, input=stdin, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if done.returncode not in (0, 3):
+        sys.exit(f"{cmd[0]} failed ({done.returncode}): {done.stderr[-2000:]}")
+    return elapsed, done.stdout
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--corpus", type=Path, help="folder of audio (default: ../shared/data/devset)")
+    ap.add_argument("--files", type=int, default=200)
+    ap.add_argument("--feature", action="append", choices=["stft-lf", "cqt"], help="default: both")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--skip-librosa", action="store_true", help="time adfd only (e.g. on a GPU machine)")
+    args = ap.parse_args()
+    paths = list_files(args.corpus, args.files)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for feature in args.feature or ["stft-lf", "cqt"]:
+            out = Path(tmp) / f"adfd-{feature}.h5"
+            adfd_cmd = [sys.executable, "-m", "adfd_cli", "featurize", "--from-list", "-", "-o", str(out), "-f", feature,
+                        "--jobs", str(args.jobs), "--device", args.device]
+            adfd_s, _ = timed(adfd_cmd, stdin="\n".join(paths))
+            import h5py
+
+            with h5py.File(out, "r") as h5:
+                segments = int(h5["features"][feature].attrs["n_rows"])
+            row = {"feature": feature, "files": len(paths), "segments": segments, "adfd_s": round(adfd_s, 2),
+                   "adfd_seg_per_s": round(segments / adfd_s, 1), "device": args.device, "jobs": args.jobs}
+            if not args.skip_librosa:
+                lib_s, lib_out = timed([sys.executable, "-c", LIBROSA_SCRIPT, feature, str(Path(tmp) / "lib.h5"), *paths])
+                assert int(lib_out) == segments, f"librosa made {lib_out.strip()} segments, adfd {segments}"
+                row.update(librosa_s=round(lib_s, 2), librosa_seg_per_s=round(segments / lib_s, 1),
+                           speedup=round(lib_s / adfd_s, 2))
+            results.append(row)
+            print(json.dumps(row), flush=True)
+    print(f"{'feature':8} {'segments':>8} {'adfd seg/s':>11} {'librosa seg/s':>14} {'speed-up':>9}", file=sys.stderr)
+    for r in results:
+        print(f"{r['feature']:8} {r['segments']:>8} {r['adfd_seg_per_s']:>11} {r.get('librosa_seg_per_s', '-'):>14} "
+              f"{r.get('speedup', '-'):>9}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    main()

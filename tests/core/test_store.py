@@ -1,0 +1,194 @@
+"""The HDF5 feature file: round trip, commit/resume semantics, refusals, the torch Dataset."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from adfd_core import store
+from adfd_core.corpus import Utterance
+from adfd_core.store import FeatureFile, FeatureWriter, SegmentDataset, StoredUtterance, StoreError, describe, partial_path
+
+SEG_SPEC = {"name": "toy", "version": 1, "params": {"sample_rate": 16000, "segment_seconds": 2.0}, "row_shape": [3, 4, 5]}
+WAVE_SPEC = {"name": "wave", "version": 1, "params": {"sample_rate": 16000, "segment_seconds": None}, "row_shape": []}
+SPECS = {"toy": SEG_SPEC, "wave": WAVE_SPEC}
+
+
+def _utt(i: int, label: str = "spoof") -> StoredUtterance:
+    u = Utterance(id=f"u{i}", path=Path(f"/data/u{i}.wav"), label=label, attack="A01" if label == "spoof" else "-",
+                  speaker=f"s{i % 2}", group=f"g{i}", meta={"codec": "none", "i": str(i)})
+    return StoredUtterance(u, content_hash=f"{i:064x}", duration_s=1.5 + i)
+
+
+def _rows(i: int, n: int) -> np.ndarray:
+    return np.random.default_rng(i).standard_normal((n, 3, 4, 5)).astype(np.float32)
+
+
+def _wave(i: int) -> np.ndarray:
+    return np.random.default_rng(100 + i).standard_normal(1000 + 10 * i).astype(np.float32)
+
+
+def _add(writer: FeatureWriter, i: int, label: str = "spoof") -> None:
+    writer.add_rows("toy", _rows(i, 1 + i % 3))
+    writer.add_rows("wave", _wave(i))
+    writer.end_utterance(_utt(i, label))
+
+
+def _open(path: Path, identity: str = "id-1", force: bool = False) -> FeatureWriter | None:
+    return FeatureWriter.open(path, SPECS, identity, {"command": ["adfd", "test"], "adfd_version": "x"}, force=force)
+
+
+def test_round_trip_keeps_rows_utterances_and_failures(tmp_path):
+    out = tmp_path / "f.h5"
+    w = _open(out)
+    for i in range(4):
+        _add(w, i, "bonafide" if i == 0 else "spoof")
+    w.add_failure("bad", "/data/bad.wav", "empty file")
+    assert w.finish() == out
+    assert not partial_path(out).exists()
+    with FeatureFile(out) as ff:
+        assert ff.complete and ff.n_utterances == 4
+        assert [s.utterance.id for s in ff.utterances()] == ["u0", "u1", "u2", "u3"]
+        assert ff.utterances()[2] == _utt(2)
+        for i in range(4):
+            np.testing.assert_array_equal(ff.rows("toy", i), _rows(i, 1 + i % 3))
+            np.testing.assert_array_equal(ff.rows("wave", i), _wave(i))
+        assert ff.features["toy"].row_shape == (3, 4, 5) and ff.features["toy"].n_rows == 1 + 2 + 3 + 1
+        assert ff.features["wave"].whole_utterance and not ff.features["toy"].whole_utterance
+        assert ff.failures() == [{"id": "bad", "path": "/data/bad.wav", "reason": "empty file"}]
+        with pytest.raises(StoreError, match="has no feature 'cqt'.*toy, wave"):
+            ff.feature("cqt")
+    d = describe(out)
+    assert d["labels"] == {"spoof": 3, "bonafide": 1, "unknown": 0}
+    assert d["attacks"] == {"A01": 3}
+    assert d["command"] == ["adfd", "test"]
+    assert d["total_duration_s"] == pytest.approx(sum(1.5 + i for i in range(4)))
+
+
+def test_interrupted_run_is_invisible_then_resumes_without_uncommitted_rows(tmp_path):
+    out = tmp_path / "f.h5"
+    w = _open(out)
+    _add(w, 0)
+    _add(w, 1)
+    w.commit()
+    _add(w, 2)  # never committed: must vanish
+    w.add_rows("toy", _rows(9, 2))  # an open utterance: also debris
+    w._flush_rows()  # force the debris onto disk, as a crash after a flush would leave it
+    w.close()
+    assert not out.exists() and partial_path(out).exists()
+    with pytest.raises(StoreError, match="interrupted run left .*partial"):
+        FeatureFile(out)
+    with pytest.raises(StoreError, match="incomplete feature file"):
+        FeatureFile(partial_path(out))
+    assert describe(partial_path(out))["n_utterances"] == 2
+
+    w = _open(out)
+    assert w.done_ids == {"u0", "u1"}
+    _add(w, 2)
+    _add(w, 3)
+    w.finish()
+    with FeatureFile(out) as ff:
+        assert ff.n_utterances == 4 and ff.features["toy"].n_rows == 1 + 2 + 3 + 1
+        for i in range(4):
+            np.testing.assert_array_equal(ff.rows("toy", i), _rows(i, 1 + i % 3))
+            np.testing.assert_array_equal(ff.rows("wave", i), _wave(i))
+
+
+def test_resume_retries_earlier_failures(tmp_path):
+    out = tmp_path / "f.h5"
+    w = _open(out)
+    w.add_failure("u5", "/data/u5.wav", "truncated")
+    w.commit()
+    w.close()
+    w = _open(out)
+    assert w.take_failures() == [("u5", "/data/u5.wav", "truncated")]
+    w.finish()
+    with FeatureFile(out) as ff:
+        assert ff.failures() == []
+
+
+def test_discard_utterance_after_partial_flush(tmp_path, monkeypatch):
+    monkeypatch.setattr(store, "_FLUSH_BYTES", 100)  # every add_rows flushes
+    out = tmp_path / "f.h5"
+    w = _open(out)
+    _add(w, 0)
+    w.add_rows("toy", _rows(7, 2))
+    w.add_rows("wave", _wave(7))
+    w.discard_utterance()
+    _add(w, 1)
+    w.finish()
+    with FeatureFile(out) as ff:
+        assert ff.n_utterances == 2 and ff.features["toy"].n_rows == 1 + 2
+        np.testing.assert_array_equal(ff.rows("toy", 1), _rows(1, 2))
+        np.testing.assert_array_equal(ff.rows("wave", 1), _wave(1))
+
+
+def test_existing_outputs_are_kept_unless_forced(tmp_path):
+    out = tmp_path / "f.h5"
+    w = _open(out)
+    _add(w, 0)
+    w.finish()
+    assert _open(out) is None  # same identity: already complete
+    with pytest.raises(StoreError, match="exists and was made from other inputs.*--force"):
+        _open(out, identity="id-2")
+    w = _open(out, identity="id-2", force=True)
+    assert w.done_ids == set() and not out.exists()
+    w.finish()
+    with FeatureFile(out) as ff:
+        assert ff.n_utterances == 0
+
+    other = tmp_path / "g.h5"
+    _open(other).close()  # an interrupted partial of identity id-1
+    with pytest.raises(StoreError, match="interrupted run with other inputs"):
+        _open(other, identity="id-3")
+
+
+@pytest.mark.parametrize(
+    "tamper, message",
+    [
+        (lambda h5: h5.attrs.__setitem__("format_version", 99), "format version 99; this adfd reads version 1"),
+        (lambda h5: h5.attrs.__setitem__("format", "other"), "not an adfd feature file"),
+    ],
+)
+def test_reader_refuses_foreign_and_newer_files(tmp_path, tamper, message):
+    out = tmp_path / "f.h5"
+    w = _open(out)
+    _add(w, 0)
+    w.finish()
+    with h5py.File(out, "r+") as h5:
+        tamper(h5)
+    with pytest.raises(StoreError, match=message):
+        FeatureFile(out)
+
+
+def test_reader_refuses_non_hdf5(tmp_path):
+    bogus = tmp_path / "f.h5"
+    bogus.write_text("hello")
+    with pytest.raises(StoreError, match="not an HDF5 feature file"):
+        FeatureFile(bogus)
+
+
+def test_segment_dataset_items_match_rows(tmp_path):
+    import torch
+
+    out = tmp_path / "f.h5"
+    w = _open(out)
+    for i in range(3):
+        _add(w, i, "bonafide" if i == 1 else "spoof")
+    w.finish()
+    ds = SegmentDataset(out, "toy")
+    assert len(ds) == 1 + 2 + 3
+    x, label, utt = ds[1]  # first row of utterance 1
+    assert isinstance(x, torch.Tensor) and x.shape == (3, 4, 5)
+    np.testing.assert_array_equal(x.numpy(), _rows(1, 2)[0])
+    assert (label, utt) == (store.LABEL_INDEX["bonafide"], 1)
+    subset = SegmentDataset(out, "toy", utterance_indices=[2])
+    assert len(subset) == 3 and {subset[k][2] for k in range(3)} == {2}
+    clone = pickle.loads(pickle.dumps(ds))  # as DataLoader workers receive it
+    np.testing.assert_array_equal(clone[5][0].numpy(), _rows(2, 3)[2])
+    with pytest.raises(StoreError, match="whole waveforms"):
+        SegmentDataset(out, "wave")
