@@ -6,6 +6,7 @@ Exit codes: 0 success; 1 error; 2 usage error; 3 finished but some inputs failed
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -35,11 +36,25 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _log_to_stderr() -> None:
+    """Core modules log through `logging`; show their INFO and above on the stderr console."""
+    from rich.logging import RichHandler
+
+    from adfd_cli.console import err
+
+    handler = RichHandler(console=err, show_time=False, show_path=False, markup=False)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger("adfd_core")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
 def run(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app and exit with the documented code."""
     from adfd_core.errors import AdfdError
 
     signal.signal(signal.SIGTERM, _interrupt)
+    _log_to_stderr()
     try:
         code = app(args=argv, prog_name="adfd", standalone_mode=False)
     except click.ClickException as exc:

@@ -21,6 +21,7 @@ are cut away when the run resumes, so a crash loses at most the uncommitted utte
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ _ROW_CHUNK_BYTES = 1 << 20  # target HDF5 chunk size
 _FLUSH_BYTES = 64 << 20  # buffered feature rows written to disk past this size
 
 _STR = h5py.string_dtype("utf-8")
+log = logging.getLogger(__name__)
 
 
 class StoreError(AdfdError):
@@ -108,24 +110,16 @@ class FeatureWriter:
         """
         path = Path(path)
         part = partial_path(path)
-        if path.exists():
-            if not force:
-                if _identity_of(path) == identity:
-                    return None
-                raise StoreError(f"{path}: exists and was made from other inputs or features; use --force to overwrite it")
-        if part.exists() and (force or _identity_of(part) != identity):
-            if not force:
-                raise StoreError(
-                    f"{part}: an interrupted run with other inputs or features is in the way; use --force to start over"
-                )
-            part.unlink()
-        if part.exists():
-            h5 = _open_for_resume(part)
-        else:
+        if path.exists() and not force:
+            if _identity_of(path) == identity:
+                return None
+            raise StoreError(f"{path}: exists and was made from other inputs or features; use --force to overwrite it")
+        h5 = _resume(part, identity, force) if part.exists() else None
+        if h5 is None:
             part.parent.mkdir(parents=True, exist_ok=True)
             h5 = _create(part, specs, identity, provenance)
-        if force and path.exists():
-            path.unlink()
+        if path.exists():
+            path.unlink()  # only reached with force
         return cls(h5, path, specs)
 
     def take_failures(self) -> list[tuple[str, str, str]]:
@@ -261,12 +255,24 @@ def _create(part: Path, specs: Mapping[str, dict], identity: str, provenance: Ma
     return h5
 
 
-def _open_for_resume(part: Path) -> h5py.File:
-    """Open a partial file and cut every dataset back to its committed length."""
+def _resume(part: Path, identity: str, force: bool) -> h5py.File | None:
+    """Reopen an interrupted run's partial file, cut back to its committed length; None to start afresh.
+
+    A partial of another identity is refused (or deleted with ``force``); one too damaged to open
+    (the process was killed mid-write) is deleted with a warning, since it was never complete.
+    """
     try:
         h5 = h5py.File(part, "r+")
     except OSError as err:
-        raise StoreError(f"{part}: interrupted run left an unreadable file ({err}); use --force to start over") from err
+        log.warning("%s: interrupted run left an unreadable file (%s); starting over", part, err)
+        part.unlink()
+        return None
+    if force or str(h5.attrs.get("identity", "")) != identity:
+        h5.close()
+        if not force:
+            raise StoreError(f"{part}: an interrupted run with other inputs or features is in the way; use --force to start over")
+        part.unlink()
+        return None
     n_utts = int(h5.attrs["n_utterances"])
     for ds in h5["utterances"].values():
         ds.resize((n_utts,))
@@ -276,6 +282,7 @@ def _open_for_resume(part: Path) -> h5py.File:
         group["data"].resize(int(group.attrs["n_rows"]), axis=0)
         group["start"].resize((n_utts,))
         group["count"].resize((n_utts,))
+    log.info("%s: resuming after %d utterances", part, n_utts)
     return h5
 
 

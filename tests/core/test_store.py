@@ -192,3 +192,15 @@ def test_segment_dataset_items_match_rows(tmp_path):
     np.testing.assert_array_equal(clone[5][0].numpy(), _rows(2, 3)[2])
     with pytest.raises(StoreError, match="whole waveforms"):
         SegmentDataset(out, "wave")
+
+
+def test_unreadable_partial_from_a_hard_kill_is_restarted(tmp_path, caplog):
+    out = tmp_path / "f.h5"
+    partial_path(out).write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)  # a header and nothing usable
+    w = _open(out)
+    assert w.done_ids == set()
+    _add(w, 0)
+    w.finish()
+    assert "unreadable file" in caplog.text
+    with FeatureFile(out) as ff:
+        assert ff.n_utterances == 1

@@ -1,0 +1,383 @@
+"""Decode any audio file to mono float32 at 16 kHz, whole or block by block, and cut it into segments.
+
+soundfile (libsndfile: WAV, FLAC, OGG Vorbis, AIFF, ...) is tried first; whatever it cannot open, and
+MP3 and Opus, go to PyAV (FFmpeg: M4A/AAC, WMA, webm, ...). Channels are averaged, then soxr resamples.
+Every problem with a file is an ``AudioError`` naming it, with a one-line reason. Imports no torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import av
+import numpy as np
+import soundfile as sf
+import soxr
+
+from adfd_core.errors import AdfdError
+
+TARGET_SR = 16_000  # Hz
+RESAMPLE_QUALITY = "VHQ"  # soxr's very-high-quality preset
+LOAD_BLOCK_FRAMES = 1 << 20  # native-rate frames decoded per step when loading a whole file
+HASH_CHUNK_BYTES = 1 << 20  # bytes read per step when hashing
+AUDIO_SUFFIXES = frozenset(
+    {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".mp4", ".wma",
+     ".aif", ".aiff", ".au", ".caf", ".webm", ".mka", ".amr"}
+)
+
+# libsndfile opens these (format or subtype names) but FFmpeg decodes them better: its Opus decoder returns
+# samples that depend on the read size, its MP3 decoder logs spurious errors and only estimates the length.
+_LEFT_TO_FFMPEG = frozenset({"MP3", "OPUS"})
+# Formats whose header states the audio data size: (magic, byte order, data chunk id).
+_CHUNKED_HEADERS = {b"RIFF": ("<", b"data"), b"RIFX": (">", b"data"), b"FORM": (">", b"SSND")}
+_UNKNOWN_CHUNK_SIZE = 0xFFFFFFFF  # streamed WAVs write this when the length was not known
+_UNDECODABLE = "not a decodable audio file (neither libsndfile nor FFmpeg can read it)"
+
+
+class AudioError(AdfdError):
+    """Bad or unreadable audio. ``str(err) == f"{path}: {reason}"`` on one line."""
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        super().__init__(os.fsdecode(path), " ".join(reason.split()))
+        self.path, self.reason = self.args
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What the container says about a file, without decoding it.
+
+    backend: "soundfile" or "pyav"; sample_rate: native rate in Hz; duration_s: None when unknown.
+    """
+
+    path: str
+    backend: str
+    sample_rate: int
+    channels: int
+    duration_s: float | None
+
+
+def probe(path: str | os.PathLike) -> AudioInfo:
+    """Open the file and read its header only."""
+    with _open(path) as source:
+        return source.info
+
+
+def load(path: str | os.PathLike, sr: int = TARGET_SR) -> np.ndarray:
+    """Decode the whole file: (samples,) float32 mono at ``sr`` Hz."""
+    _check_positive(sr=sr)
+    with _open(path) as source:
+        native = source.info.sample_rate
+        wave = np.concatenate(list(_mono_blocks(source, LOAD_BLOCK_FRAMES)))
+    if native == sr:
+        return wave
+    return soxr.resample(wave, native, sr, quality=RESAMPLE_QUALITY).astype(np.float32, copy=False)
+
+
+def stream(path: str | os.PathLike, sr: int = TARGET_SR, block_seconds: float = 30.0) -> Iterator[np.ndarray]:
+    """Decode block by block: consecutive (samples,) float32 mono blocks at ``sr`` Hz, about ``block_seconds`` long.
+
+    Memory stays bounded by the block size; the blocks concatenated equal ``load(path, sr)``.
+    """
+    _check_positive(sr=sr, block_seconds=block_seconds)
+    with _open(path) as source:
+        native = source.info.sample_rate
+        blocks = _mono_blocks(source, max(1, round(block_seconds * native)))
+        if native == sr:
+            yield from blocks
+            return
+        resampler = soxr.ResampleStream(native, sr, 1, dtype="float32", quality=RESAMPLE_QUALITY)
+        for block in blocks:
+            out = resampler.resample_chunk(block)
+            if len(out):
+                yield out
+        tail = resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+        if len(tail):
+            yield tail
+
+
+class Segmenter:
+    """Cuts a stream of blocks into fixed-length segments by the rules of ``iter_segments``.
+
+    Holds two segments' worth of samples plus the current block. ``push`` each block, then call ``finish`` once.
+    """
+
+    def __init__(self, segment_samples: int):
+        _check_positive(segment_samples=segment_samples)
+        self.segment_samples = segment_samples
+        self._rest = np.zeros(0, dtype=np.float32)  # samples after the last full segment, fewer than one segment
+        self._last: np.ndarray | None = None  # the last full segment given out
+        self._total = 0
+
+    def push(self, block: np.ndarray) -> list[np.ndarray]:
+        """Take a (samples,) block; return the full (segment_samples,) segments it completes."""
+        block = np.asarray(block, dtype=np.float32)
+        if block.ndim != 1:
+            raise ValueError(f"blocks must be 1-D, got shape {block.shape}")
+        self._total += len(block)
+        n = self.segment_samples
+        buffer = np.concatenate([self._rest, block])
+        full = len(buffer) // n
+        segments = [buffer[i * n : (i + 1) * n].copy() for i in range(full)]
+        if segments:
+            self._last = segments[-1].copy()
+        self._rest = buffer[full * n :].copy()
+        return segments
+
+    def finish(self) -> list[np.ndarray]:
+        """The closing segment: the signal tiled if shorter than a segment, else its last samples if a tail remains."""
+        if self._total == 0:
+            raise ValueError("cannot segment an empty signal")
+        n = self.segment_samples
+        if self._last is None:
+            return [np.resize(self._rest, n)]
+        if len(self._rest) == 0:
+            return []
+        return [np.concatenate([self._last[len(self._rest) :], self._rest])]
+
+
+def iter_segments(blocks: Iterable[np.ndarray], segment_samples: int) -> Iterator[np.ndarray]:
+    """Fixed-length (segment_samples,) float32 segments of the signal the (samples,) blocks make up, in order.
+
+    A signal shorter than one segment gives one segment: the signal repeated to fill it. Otherwise
+    non-overlapping segments from sample 0, then, if samples remain, one segment of the last
+    ``segment_samples`` samples. Nothing is zero-padded; an empty signal is a ValueError.
+    """
+    segmenter = Segmenter(segment_samples)
+    for block in blocks:
+        yield from segmenter.push(block)
+    yield from segmenter.finish()
+
+
+def segment_count(n_samples: int, segment_samples: int) -> int:
+    """How many segments ``iter_segments`` gives for a signal of ``n_samples`` samples."""
+    _check_positive(n_samples=n_samples, segment_samples=segment_samples)
+    return -(-n_samples // segment_samples)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of the file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(HASH_CHUNK_BYTES):
+                digest.update(chunk)
+    except OSError as err:
+        raise _os_error(path, err) from None
+    return digest.hexdigest()
+
+
+def _check_positive(**values: float) -> None:
+    """Raise ValueError for a non-positive argument (a caller's bug, not bad audio)."""
+    for name, value in values.items():
+        if value <= 0:
+            raise ValueError(f"{name} must be positive, got {value}")
+
+
+def _os_error(path: str | os.PathLike, err: OSError) -> AudioError:
+    """An AudioError saying why the OS would not let us read the file."""
+    if isinstance(err, FileNotFoundError):
+        return AudioError(path, "no such file")
+    if isinstance(err, IsADirectoryError):
+        return AudioError(path, "is a directory, not an audio file")
+    if isinstance(err, PermissionError):
+        return AudioError(path, "not readable (permission denied)")
+    return AudioError(path, f"cannot read the file ({err.strerror or err})")
+
+
+def _check_readable(path: str) -> None:
+    """Raise AudioError unless the path is a readable, non-empty file."""
+    try:
+        with open(path, "rb") as f:
+            first = f.read(1)
+    except OSError as err:
+        raise _os_error(path, err) from None
+    if not first:
+        raise AudioError(path, "empty file (0 bytes)")
+
+
+def _to_mono(path: str, frames: np.ndarray) -> np.ndarray:
+    """(samples, channels) float -> (samples,) float32 channel mean; AudioError on NaN or Inf."""
+    if not np.isfinite(frames).all():
+        raise AudioError(path, "contains NaN or Inf samples")
+    return frames[:, 0] if frames.shape[1] == 1 else frames.mean(axis=1, dtype=np.float32)
+
+
+def _pcm_to_float(samples: np.ndarray) -> np.ndarray:
+    """Integer or float PCM of any depth -> float32 in [-1, 1] (unsigned integers are centred first)."""
+    if samples.dtype.kind == "f":
+        return samples.astype(np.float32, copy=False)
+    full_scale = 2.0 ** (8 * samples.dtype.itemsize - 1)
+    offset = full_scale if samples.dtype.kind == "u" else 0.0
+    return ((samples - offset) / full_scale).astype(np.float32)
+
+
+def _frame_samples(frame: av.AudioFrame) -> np.ndarray:
+    """A decoded PyAV frame, packed or planar, as (samples, channels) float32."""
+    data = frame.to_ndarray()  # planar: (channels, samples); packed: (1, samples * channels)
+    data = data.T if frame.format.is_planar else data.reshape(-1, frame.layout.nb_channels)
+    return _pcm_to_float(data)
+
+
+def _declared_data_end(path: str) -> int | None:
+    """Byte offset where a WAV's 'data' (or AIFF's 'SSND') chunk says the audio ends; None when unstated."""
+    with open(path, "rb") as f:
+        magic = f.read(12)[:4]
+        if magic not in _CHUNKED_HEADERS:
+            return None
+        order, wanted = _CHUNKED_HEADERS[magic]
+        pos = 12
+        while len(header := f.read(8)) == 8:
+            (size,) = struct.unpack(order + "I", header[4:])
+            if header[:4] == wanted:
+                return None if size == _UNKNOWN_CHUNK_SIZE else pos + 8 + size
+            pos += 8 + size + (size & 1)  # chunks are padded to an even length
+            f.seek(pos)
+    return None
+
+
+class _SoundfileSource:
+    """A file libsndfile opened."""
+
+    def __init__(self, path: str, handle: sf.SoundFile):
+        self._path, self._handle = path, handle
+        duration = handle.frames / handle.samplerate
+        self.info = AudioInfo(path, "soundfile", handle.samplerate, handle.channels, duration)
+
+    def blocks(self, block_frames: int) -> Iterator[np.ndarray]:
+        """(samples,) float32 mono blocks at the native rate, ``block_frames`` long but the last.
+
+        A read that comes up short of the declared length fails in libsndfile, so a cut FLAC is reported here.
+        """
+        while True:
+            try:
+                frames = self._handle.read(block_frames, dtype="float32", always_2d=True)
+            except (sf.SoundFileError, OSError) as err:
+                raise AudioError(self._path, f"truncated or corrupt audio data (libsndfile: {err})") from None
+            if not len(frames):
+                return
+            yield _to_mono(self._path, frames)
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+class _PyAVSource:
+    """A file FFmpeg opened, decoding its first audio stream."""
+
+    def __init__(self, path: str, container: av.container.InputContainer):
+        self._path, self._container = path, container
+        self._stream = container.streams.audio[0]
+        codec = self._stream.codec_context
+        self.info = AudioInfo(path, "pyav", codec.sample_rate, codec.layout.nb_channels, _pyav_duration(container))
+
+    def blocks(self, block_frames: int) -> Iterator[np.ndarray]:
+        """(samples,) float32 mono blocks at the native rate, at least ``block_frames`` long but the last."""
+        pending: list[np.ndarray] = []
+        count = 0
+        try:
+            for frame in self._container.decode(self._stream):
+                if frame.sample_rate != self.info.sample_rate:
+                    change = f"{self.info.sample_rate} -> {frame.sample_rate} Hz"
+                    raise AudioError(self._path, f"sample rate changes mid-stream ({change})")
+                pending.append(_to_mono(self._path, _frame_samples(frame)))
+                count += frame.samples
+                if count >= block_frames:
+                    yield np.concatenate(pending)
+                    pending, count = [], 0
+        except (av.FFmpegError, OSError) as err:
+            raise AudioError(self._path, f"corrupt audio data (FFmpeg: {err})") from None
+        if pending:
+            yield np.concatenate(pending)
+
+    def close(self) -> None:
+        self._container.close()
+
+
+def _pyav_duration(container: av.container.InputContainer) -> float | None:
+    """Duration in seconds from the audio stream or the container header; None when neither states it."""
+    stream = container.streams.audio[0]
+    if stream.duration is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return None
+
+
+def _open_soundfile(path: str) -> _SoundfileSource | None:
+    """The file opened by libsndfile; None if it is left to FFmpeg; AudioError for a truncated header."""
+    try:
+        handle = sf.SoundFile(path)
+    except (sf.SoundFileError, OSError):
+        return None
+    if handle.format in _LEFT_TO_FFMPEG or handle.subtype in _LEFT_TO_FFMPEG:
+        handle.close()
+        return None
+    try:
+        _check_data_present(path, handle.format)
+    except AudioError:
+        handle.close()
+        raise
+    return _SoundfileSource(path, handle)
+
+
+def _check_data_present(path: str, sf_format: str) -> None:
+    """AudioError if a WAV/AIFF header declares more audio data than the file holds (libsndfile reads it short)."""
+    if sf_format not in {"WAV", "WAVEX", "AIFF"}:
+        return
+    try:
+        end, size = _declared_data_end(path), os.path.getsize(path)
+    except OSError as err:
+        raise _os_error(path, err) from None
+    if end is not None and end > size:
+        raise AudioError(path, f"truncated: its header declares {end} bytes of audio data, but the file has {size}")
+
+
+def _open_pyav(path: str) -> _PyAVSource:
+    """The file opened by FFmpeg; AudioError if it has no usable audio stream."""
+    try:
+        container = av.open(path)
+    except (av.FFmpegError, OSError):
+        raise AudioError(path, _UNDECODABLE) from None
+    refusal = _pyav_refusal(container)
+    if refusal:
+        container.close()
+        raise AudioError(path, refusal)
+    return _PyAVSource(path, container)
+
+
+def _pyav_refusal(container: av.container.InputContainer) -> str | None:
+    """Why FFmpeg's reading of the file is unusable (no audio stream, or one without rate or channels), or None."""
+    if not container.streams.audio:
+        return "no audio stream"
+    codec = container.streams.audio[0].codec_context
+    return _UNDECODABLE if codec.sample_rate <= 0 or codec.layout.nb_channels <= 0 else None
+
+
+@contextmanager
+def _open(path: str | os.PathLike) -> Iterator[_SoundfileSource | _PyAVSource]:
+    """Open with libsndfile, else FFmpeg; close on exit."""
+    name = os.fsdecode(path)
+    _check_readable(name)
+    source = _open_soundfile(name) or _open_pyav(name)
+    try:
+        yield source
+    finally:
+        source.close()
+
+
+def _mono_blocks(source: _SoundfileSource | _PyAVSource, block_frames: int) -> Iterator[np.ndarray]:
+    """The source's native-rate mono blocks; AudioError at the end if there were no samples at all."""
+    total = 0
+    for block in source.blocks(block_frames):
+        total += len(block)
+        yield block
+    if total == 0:
+        raise AudioError(source.info.path, "no audio: decodes to zero samples")

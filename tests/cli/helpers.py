@@ -1,0 +1,51 @@
+"""Running `adfd` as a user does: a subprocess, with stdout and stderr kept apart."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ADFD = [sys.executable, "-m", "adfd_cli"]
+
+
+def adfd(*args: str, stdin: str | None = None, cwd: Path | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
+    """Run `adfd ARGS` and return the finished process (text stdout/stderr)."""
+    return subprocess.run([*ADFD, *args], input=stdin, capture_output=True, text=True, cwd=cwd, timeout=timeout)
+
+
+def make_corpus(root: Path, factory, n_real: int = 3, n_fake: int = 3, seconds: float = 2.5) -> list[Path]:
+    """Good files under bonafide/ and spoof/<attack>/: vowels (real) and chirps/noise (fake), mixed formats."""
+    paths = []
+    for i in range(n_real):
+        paths.append(factory.write(root / "bonafide" / "spk1" / f"real{i}.wav", factory.vowel(110 + 15 * i, seconds=seconds, seed=i)))
+    for i in range(n_fake):
+        sig = factory.chirp(200 + 50 * i, 5000, seconds=seconds) + factory.noise(seconds, amp=0.02, seed=i)
+        attack = "hifigan" if i % 2 == 0 else "melgan"
+        paths.append(factory.write(root / "spoof" / attack / f"fake{i}.flac", sig))
+    return paths
+
+
+def make_bad_files(root: Path) -> dict[str, Path]:
+    """One file per kind of bad input, under bonafide/ or spoof/ so the folder reader picks them up."""
+    import soundfile as sf
+
+    bad = {}
+    bad["text"] = root / "spoof" / "hifigan" / "notes.wav"
+    bad["text"].parent.mkdir(parents=True, exist_ok=True)
+    bad["text"].write_text("this is not audio\n" * 20)
+    bad["empty"] = root / "bonafide" / "empty.wav"
+    bad["empty"].parent.mkdir(parents=True, exist_ok=True)
+    bad["empty"].write_bytes(b"")
+    bad["nan"] = root / "spoof" / "hifigan" / "nan.wav"
+    sig = np.zeros(16000, dtype=np.float32)
+    sig[500] = np.nan
+    sf.write(str(bad["nan"]), sig, 16000, subtype="FLOAT")
+    bad["truncated"] = root / "spoof" / "melgan" / "cut.flac"
+    full = root / "full.tmp"
+    sf.write(str(full), np.sin(np.arange(48000) / 7.0).astype(np.float32) * 0.5, 16000, format="FLAC")
+    bad["truncated"].write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    full.unlink()
+    return bad
