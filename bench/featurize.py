@@ -2,7 +2,8 @@
 
 Both sides run in a fresh process (cold start included: imports, librosa's CQT compilation,
 adfd's kernel construction), over the same files, computing the same 3x64x64 features
-(2-s segments, window 1024, hop 512, 64 bands, log, DCT along time, deltas), and writing
+(2-s segments, window 1024, hop 512, 64 bands (63 for librosa's CQT, which refuses the top bin at
+16 kHz), log, DCT along time, deltas), and writing
 them to HDF5. Reports segments per second for each and adfd's speed-up.
 
     python bench/featurize.py --files 200                      # devset, CPU
@@ -54,7 +55,7 @@ def segments(y):
 def spectrogram(seg):
     seg = np.pad(seg, (0, (-len(seg)) % HOP))
     if feature == "cqt":
-        power = np.abs(librosa.cqt(seg, sr=SR, hop_length=HOP, fmin=32.70, n_bins=64, bins_per_octave=8)) ** 2
+        power = np.abs(librosa.cqt(seg, sr=SR, hop_length=HOP, fmin=32.70, n_bins=63, bins_per_octave=8)  # librosa refuses the 64th bin at 16 kHz) ** 2
     else:
         power = FB @ (np.abs(librosa.stft(seg, n_fft=WIN, hop_length=HOP)) ** 2)
     static = scipy.fft.dct(np.log(np.maximum(power, 1e-10)), type=2, norm="ortho", axis=-1)
