@@ -11,7 +11,6 @@ import os
 import signal
 import sys
 
-import click
 import typer
 
 from adfd_cli.commands.completions import completions
@@ -57,12 +56,12 @@ def run(argv: list[str] | None = None) -> None:
     _log_to_stderr()
     try:
         code = app(args=argv, prog_name="adfd", standalone_mode=False)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except (click.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         print("adfd: interrupted; work committed so far is kept, rerun the same command to resume", file=sys.stderr)
         sys.exit(130)
+    except typer.TyperException as exc:  # usage errors: typer shows them with the command's usage line
+        exc.show()
+        sys.exit(exc.exit_code)
     except AdfdError as exc:
         print(f"adfd: error: {exc}", file=sys.stderr)
         sys.exit(1)
