@@ -31,6 +31,9 @@ app.command("info", epilog=EXIT_CODES_HELP)(info)
 app.command("completions", epilog=EXIT_CODES_HELP)(completions)
 
 
+EXIT_INTERRUPTED = 130
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -57,8 +60,7 @@ def run(argv: list[str] | None = None) -> None:
     try:
         code = app(args=argv, prog_name="adfd", standalone_mode=False)
     except (typer.Abort, KeyboardInterrupt):
-        print("adfd: interrupted; work committed so far is kept, rerun the same command to resume", file=sys.stderr)
-        sys.exit(130)
+        code = EXIT_INTERRUPTED
     except typer.TyperException as exc:  # usage errors: typer shows them with the command's usage line
         exc.show()
         sys.exit(exc.exit_code)
@@ -70,4 +72,6 @@ def run(argv: list[str] | None = None) -> None:
             raise
         print(f"adfd: internal error: {type(exc).__name__}: {exc} (rerun with ADFD_DEBUG=1 for the traceback)", file=sys.stderr)
         sys.exit(1)
+    if code == EXIT_INTERRUPTED:  # typer reports Ctrl-C as this return value, not as an exception
+        print("adfd: interrupted; work committed so far is kept, rerun the same command to resume", file=sys.stderr)
     sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,448 @@
+"""Corpus readers: folders, path lists, CSV/TSV manifests, ASVspoof 2019 LA protocols, ASVspoof 2021
+LA/DF keys and In-the-Wild's ``meta.csv``, each turned into a list of ``Utterance``.
+
+Readers only name audio files; they never open them, so a listed file that is missing or broken is
+reported later, per file, by whoever decodes it. Every problem with the corpus description itself
+is a ``CorpusError`` naming the file (and line).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sys
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import NamedTuple, TextIO
+
+from adfd_core.audio import AUDIO_SUFFIXES
+from adfd_core.errors import AdfdError
+
+LABELS = ("bonafide", "spoof", "unknown")
+
+_LABEL_WORDS = {
+    **dict.fromkeys(("bonafide", "bona-fide", "bona_fide", "genuine", "real", "human"), "bonafide"),
+    **dict.fromkeys(("spoof", "fake", "synthetic", "deepfake", "generated"), "spoof"),
+    **dict.fromkeys(("", "-", "unknown"), "unknown"),
+}
+_FOLDER_LABEL_WORDS = frozenset({"bonafide", "bona-fide", "real", "genuine", "spoof", "fake"})
+
+_PATH_COLUMNS = ("path", "file", "filename", "filepath", "audio")
+_LABEL_COLUMNS = ("label", "key", "class")
+_ATTACK_COLUMNS = ("attack", "attack_id", "family", "synthesizer", "system")
+_ITW_HEADER = ["file", "speaker", "label"]
+
+_KEYS = frozenset({"bonafide", "spoof"})
+_ASV2019_FIELDS = 5  # SPEAKER FILE_ID - SYSTEM_ID KEY
+_ASV2021_LA = ("speaker", "trial", "codec", "transmission", "attack", "key", "trim", "subset")
+_ASV2021_DF = ("speaker", "trial", "codec", "source", "attack", "key", "trim", "subset",
+               "vocoder", "task", "team", "gender_pair", "language")
+_ASV2021_NOT_META = frozenset({"speaker", "trial", "attack", "key"})
+_SUBSET_ALIASES = {"hidden_track": "hidden"}  # stage-1 name of the full keys' "hidden" subset
+_RELEASE_PARTS = {"T": "train", "D": "dev", "E": "eval"}  # letter in ASVspoof file ids: LA_T_..., DF_E_...
+_SEARCH_LEVELS = 5  # a protocol's folder and its parents searched for the audio (keys/LA/CM/ sits deep)
+_FORMATS_ACCEPTED = (
+    "ASVspoof 2019 LA protocol (SPEAKER FILE_ID - SYSTEM_ID KEY), ASVspoof 2021 LA/DF trial_metadata.txt, "
+    "In-the-Wild meta.csv (file,speaker,label), or a CSV/TSV manifest whose header names a path column "
+    f"({', '.join(_PATH_COLUMNS)})"
+)
+
+
+class CorpusError(AdfdError):
+    """Unreadable or inconsistent corpus description; the message names the file (and line)."""
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One audio file of a corpus, with what the corpus says about it."""
+
+    id: str
+    path: Path
+    label: str
+    attack: str = "-"
+    speaker: str = "-"
+    group: str = "-"
+    meta: Mapping[str, str] = field(default_factory=dict)
+
+
+def normalize_label(value: str) -> str:
+    """Map the usual spellings of a label to one of LABELS; ValueError for anything else."""
+    label = _LABEL_WORDS.get(value.strip().lower())
+    if label is None:
+        raise ValueError(f"unknown label {value!r}: use bonafide or spoof (or leave it empty)")
+    return label
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+def _absolute(path: Path | str, base: Path | None = None) -> Path:
+    """``path`` made absolute against ``base`` (default: cwd), with ``..`` folded but symlinks kept."""
+    return Path(os.path.abspath((Path.cwd() if base is None else Path(base)) / path))
+
+
+def _strip_suffix(path: str) -> str:
+    """A path as a posix id, without its last suffix."""
+    return PurePosixPath(path).with_suffix("").as_posix()
+
+
+def _attack(value: str, label: str) -> str:
+    """The attack column's value, or "-" for bona fide speech and empty cells."""
+    return "-" if label == "bonafide" or not value.strip() else value.strip()
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "no such file"
+    if isinstance(exc, IsADirectoryError):
+        return "is a folder, not a file"
+    if isinstance(exc, UnicodeDecodeError):
+        return "not a UTF-8 text file"
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+
+
+@contextmanager
+def _opened(path: Path) -> Iterator[TextIO]:
+    """The text file at ``path``; any failure to read it becomes a CorpusError naming it."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            yield f
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CorpusError(f"{path}: {_why(exc)}") from exc
+
+
+def _text(path: Path) -> str:
+    with _opened(path) as f:
+        return f.read()
+
+
+def _first_line(path: Path) -> str:
+    """The first non-blank line of a file ("" when there is none)."""
+    with _opened(path) as f:
+        return next((line for line in f if line.strip()), "")
+
+
+def _token_rows(path: Path) -> list[tuple[int, list[str]]]:
+    """(line number, whitespace-separated fields) of every non-blank line; there must be one."""
+    rows = [(n, line.split()) for n, line in enumerate(_text(path).splitlines(), 1) if line.strip()]
+    if not rows:
+        raise CorpusError(f"{path}: no entries")
+    return rows
+
+
+def _label_at(path: Path | str, line: int, value: str) -> str:
+    try:
+        return normalize_label(value)
+    except ValueError as exc:
+        raise CorpusError(f"{path}:{line}: {exc}") from None
+
+
+def _unique(utts: list[Utterance], source: Path | str) -> list[Utterance]:
+    """``utts`` if their ids are unique; else a CorpusError about ``source`` naming a few duplicates."""
+    dups = [i for i, n in Counter(u.id for u in utts).items() if n > 1]
+    if dups:
+        more = f" (and {len(dups) - 3} more)" if len(dups) > 3 else ""
+        raise CorpusError(f"{source}: duplicate utterance ids: {', '.join(dups[:3])}{more}")
+    return utts
+
+
+# --------------------------------------------------------------------------- folders and lists
+
+
+def _from_relative(root: Path, path: Path) -> Utterance:
+    """An utterance whose label (and attack) come from the folders between ``root`` and ``path``."""
+    rel = path.relative_to(root)
+    folders = rel.parts[:-1]
+    label, attack = "unknown", "-"
+    for i, name in enumerate(folders):
+        if name.lower() in _FOLDER_LABEL_WORDS:
+            label = normalize_label(name)
+            attack = _attack(folders[i + 1] if i + 1 < len(folders) else "", label)
+            break
+    return Utterance(id=_strip_suffix(rel.as_posix()), path=path, label=label, attack=attack)
+
+
+def _audio_files(root: Path) -> list[Path]:
+    """Audio files under ``root``: recursive, symlinks followed (each folder once), hidden ones skipped."""
+    found: list[Path] = []
+    seen: set[str] = set()
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            subfolders.clear()
+            continue
+        seen.add(real)
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        found += [Path(folder, n) for n in names if not n.startswith(".") and Path(n).suffix.lower() in AUDIO_SUFFIXES]
+    return sorted(found, key=lambda p: p.relative_to(root).parts)
+
+
+def from_folder(root: Path) -> list[Utterance]:
+    """Every audio file under ``root``; labels from bonafide/real/genuine or spoof/fake folders."""
+    root = _absolute(root)
+    if not root.is_dir():
+        raise CorpusError(f"{root}: no such folder")
+    files = _audio_files(root)
+    if not files:
+        raise CorpusError(f"{root}: no audio files ({', '.join(sorted(AUDIO_SUFFIXES))})")
+    return _unique([_from_relative(root, p) for p in files], root)
+
+
+def from_list(lines: Iterable[str], base: Path | None = None, source: str = "<list>") -> list[Utterance]:
+    """One audio path per line (blank lines and # comments skipped); relative ones are under ``base``."""
+    entries = (line.strip() for line in lines)
+    paths = [_absolute(e, base) for e in entries if e and not e.startswith("#")]
+    if not paths:
+        raise CorpusError(f"{source}: no paths listed")
+    parent = Path(os.path.commonpath([p.parent for p in paths]))
+    return _unique([_from_relative(parent, p) for p in paths], source)
+
+
+# --------------------------------------------------------------------------- manifests
+
+
+def _delimiter(header: str) -> str:
+    return "\t" if "\t" in header else ","
+
+
+def _header(line: str) -> list[str]:
+    """The column names of a CSV/TSV header line, stripped and lowercased."""
+    return [name.strip().lower() for name in next(csv.reader([line], delimiter=_delimiter(line)), [])]
+
+
+def _table(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """Header (as written, stripped) and (line number, fields) of each row of a CSV/TSV file."""
+    text = _text(path)
+    reader = csv.reader(io.StringIO(text), delimiter=_delimiter(text.lstrip().split("\n", 1)[0]))
+    rows = [(reader.line_num, [f.strip() for f in row]) for row in reader if any(f.strip() for f in row)]
+    if not rows:
+        raise CorpusError(f"{path}: empty; expected a header line")
+    (_, header), body = rows[0], rows[1:]
+    repeated = [name for name, n in Counter(h.lower() for h in header).items() if n > 1]
+    if repeated:
+        raise CorpusError(f"{path}:{rows[0][0]}: column {repeated[0]!r} appears more than once")
+    for line, fields in body:
+        if len(fields) != len(header):
+            raise CorpusError(f"{path}:{line}: {len(fields)} fields, but the header has {len(header)}")
+    return header, body
+
+
+def _pick(columns: list[str], choices: Iterable[str]) -> int | None:
+    """Index of the first of ``choices`` among ``columns`` (lowercase names), or None."""
+    return next((columns.index(c) for c in choices if c in columns), None)
+
+
+def from_manifest(path: Path, audio_root: Path | None = None) -> list[Utterance]:
+    """A CSV or TSV manifest with a header; relative paths are under ``audio_root`` or the manifest's folder."""
+    header, body = _table(path)
+    if not body:
+        raise CorpusError(f"{path}: no rows after the header")
+    columns = [h.lower() for h in header]
+    where = _pick(columns, _PATH_COLUMNS)
+    if where is None:
+        raise CorpusError(f"{path}: no path column ({', '.join(_PATH_COLUMNS)}); columns found: {', '.join(header)}")
+    cols = {
+        "path": where,
+        "id": _pick(columns, ["id"]),
+        "label": _pick(columns, _LABEL_COLUMNS),
+        "attack": _pick(columns, _ATTACK_COLUMNS),
+        "speaker": _pick(columns, ["speaker"]),
+        "group": _pick(columns, ["group"]),
+    }
+    rest = [i for i in range(len(header)) if i not in cols.values()]
+    base = audio_root if audio_root is not None else _absolute(path).parent
+    utts = [_manifest_row(path, line, fields, cols, {header[i]: fields[i] for i in rest}, base) for line, fields in body]
+    return _unique(utts, path)
+
+
+def _manifest_row(path: Path, line: int, fields: list[str], cols: dict[str, int | None],
+                  meta: dict[str, str], base: Path) -> Utterance:
+    """One manifest row as an utterance; ``cols`` maps field names to column indices."""
+
+    def cell(name: str) -> str:
+        i = cols[name]
+        return fields[i] if i is not None else ""
+
+    written = cell("path")
+    if not written:
+        raise CorpusError(f"{path}:{line}: empty path")
+    label = _label_at(path, line, cell("label"))
+    return Utterance(
+        id=cell("id") or _strip_suffix(written),
+        path=_absolute(written, base),
+        label=label,
+        attack=_attack(cell("attack"), label),
+        speaker=cell("speaker") or "-",
+        group=cell("group") or "-",
+        meta=meta,
+    )
+
+
+def _is_in_the_wild(header: list[str]) -> bool:
+    return header == _ITW_HEADER
+
+
+def from_in_the_wild(meta_csv: Path, audio_dir: Path | None = None) -> list[Utterance]:
+    """In-the-Wild's ``meta.csv`` (file,speaker,label); audio next to it unless ``audio_dir`` is given."""
+    found = _header(_first_line(meta_csv))
+    if not _is_in_the_wild(found):
+        raise CorpusError(f"{meta_csv}: expected the In-the-Wild header file,speaker,label; found {','.join(found)}")
+    return from_manifest(meta_csv, audio_dir)
+
+
+# --------------------------------------------------------------------------- ASVspoof
+
+
+def _release_folder(year: int, file_id: str) -> str | None:
+    """The conventional audio folder of an ASVspoof release: LA_T_1138215 -> ASVspoof2019_LA_train."""
+    track, part, *_ = [*file_id.split("_"), "", ""]
+    return f"ASVspoof{year}_{track}_{_RELEASE_PARTS[part]}" if track and part in _RELEASE_PARTS else None
+
+
+def _audio_dir(protocol: Path, audio_dir: Path | None, year: int, first_id: str) -> Path:
+    """The folder holding ``first_id``.flac: ``audio_dir`` or near the protocol, with or without flac/."""
+    bases = [audio_dir] if audio_dir is not None else list(_absolute(protocol).parents)[:_SEARCH_LEVELS]
+    release = _release_folder(year, first_id)
+    tails = ["flac", ".", *([f"{release}/flac"] if release else [])]
+    candidates = list(dict.fromkeys(_absolute(b / tail) for b in bases for tail in tails))
+    found = next((c for c in candidates if (c / f"{first_id}.flac").is_file()), None)
+    if found is None:
+        looked = ", ".join(map(str, candidates))
+        raise CorpusError(f"{protocol}: cannot find {first_id}.flac; looked in {looked}; give the audio folder")
+    return found
+
+
+class _Trial(NamedTuple):
+    """One parsed line of an ASVspoof protocol or key."""
+
+    trial: str
+    label: str
+    attack: str
+    speaker: str
+    meta: dict[str, str]
+
+
+def _flac_utterances(protocol: Path, audio_dir: Path | None, year: int, trials: list[_Trial]) -> list[Utterance]:
+    """Utterances of parsed protocol lines (at least one), with audio at FOLDER/TRIAL.flac."""
+    folder = _audio_dir(protocol, audio_dir, year, trials[0].trial)
+    return [
+        Utterance(id=t.trial, path=folder / f"{t.trial}.flac", label=t.label, attack=t.attack, speaker=t.speaker, meta=t.meta)
+        for t in trials
+    ]
+
+
+def _asvspoof2019_trial(protocol: Path, line: int, fields: list[str]) -> _Trial:
+    if len(fields) != _ASV2019_FIELDS:
+        raise CorpusError(f"{protocol}:{line}: expected 5 fields (SPEAKER FILE_ID - SYSTEM_ID KEY), found {len(fields)}")
+    label = _label_at(protocol, line, fields[4])
+    return _Trial(fields[1], label, _attack(fields[3], label), fields[0], {})
+
+
+def from_asvspoof2019(protocol: Path, audio_dir: Path | None = None) -> list[Utterance]:
+    """An ASVspoof 2019 LA CM protocol; audio at AUDIO_DIR/FILE_ID.flac, found near the protocol by default."""
+    trials = [_asvspoof2019_trial(protocol, line, fields) for line, fields in _token_rows(protocol)]
+    return _unique(_flac_utterances(protocol, audio_dir, 2019, trials), protocol)
+
+
+def _asvspoof2021_trial(key: Path, line: int, fields: list[str], names: tuple[str, ...]) -> _Trial:
+    if len(fields) != len(names):
+        raise CorpusError(f"{key}:{line}: {len(fields)} fields, but the first line has {len(names)}")
+    row = dict(zip(names, fields))
+    label = _label_at(key, line, row["key"])
+    meta = {k: v for k, v in row.items() if k not in _ASV2021_NOT_META}
+    return _Trial(row["trial"], label, _attack(row["attack"], label), row["speaker"], meta)
+
+
+def _asvspoof2021_columns(key: Path, line: int, first: list[str]) -> tuple[str, ...]:
+    """Column names of a 2021 key by its width: 8 is LA, 9 to 13 is DF (VOCODER and more trailing)."""
+    if len(first) == len(_ASV2021_LA):
+        return _ASV2021_LA
+    if len(_ASV2021_LA) < len(first) <= len(_ASV2021_DF):
+        return _ASV2021_DF[: len(first)]
+    raise CorpusError(f"{key}:{line}: expected 8 fields (LA key) or 9 to 13 (DF key), found {len(first)}")
+
+
+def _in_subset(trial: _Trial, subset: str) -> bool:
+    """Whether a 2021 trial belongs to ``subset`` ("all" keeps every one; hidden_track is hidden)."""
+    wanted = _SUBSET_ALIASES.get(subset, subset)
+    return subset == "all" or _SUBSET_ALIASES.get(trial.meta["subset"], trial.meta["subset"]) == wanted
+
+
+def from_asvspoof2021(key: Path, audio_dir: Path | None = None, subset: str = "eval") -> list[Utterance]:
+    """An ASVspoof 2021 LA or DF ``trial_metadata.txt`` key, keeping ``subset`` (eval, progress, hidden_track, all)."""
+    rows = _token_rows(key)
+    names = _asvspoof2021_columns(key, *rows[0])
+    trials = [_asvspoof2021_trial(key, line, fields, names) for line, fields in rows]
+    kept = [t for t in trials if _in_subset(t, subset)]
+    if not kept:
+        present = ", ".join(sorted({t.meta["subset"] for t in trials}))
+        raise CorpusError(f"{key}: no trials in subset {subset!r}; subsets present: {present} (or use all)")
+    return _unique(_flac_utterances(key, audio_dir, 2021, kept), key)
+
+
+# --------------------------------------------------------------------------- dispatch
+
+
+def _sniff(path: Path) -> str:
+    """Which reader a corpus description needs: itw, manifest, asvspoof2019 or asvspoof2021."""
+    line = _first_line(path)
+    if not line:
+        raise CorpusError(f"{path}: empty")
+    header = _header(line)
+    tokens = line.split()
+    if _is_in_the_wild(header):
+        return "itw"
+    if any(name in _PATH_COLUMNS for name in header):
+        return "manifest"
+    if len(tokens) == _ASV2019_FIELDS and tokens[4] in _KEYS:
+        return "asvspoof2019"
+    if len(tokens) >= len(_ASV2021_LA) and tokens[5] in _KEYS and tokens[6] in ("trim", "notrim"):
+        return "asvspoof2021"
+    raise CorpusError(f"{path}: unrecognised corpus description; accepted: {_FORMATS_ACCEPTED}")
+
+
+def _read_description(path: Path, audio_dir: Path | None, subset: str) -> list[Utterance]:
+    """Read a protocol, key, meta.csv or manifest, whichever ``path`` turns out to be."""
+    fmt = _sniff(path)
+    if fmt == "asvspoof2021":
+        return from_asvspoof2021(path, audio_dir, subset)
+    if fmt == "asvspoof2019":
+        return from_asvspoof2019(path, audio_dir)
+    if fmt == "itw":
+        return from_in_the_wild(path, audio_dir)
+    return from_manifest(path, audio_dir)
+
+
+def _read_list(source: str, stdin: TextIO | None) -> list[Utterance]:
+    """Paths one per line from the file ``source``, or from ``stdin`` when it is "-"."""
+    if source == "-":
+        return from_list((stdin or sys.stdin).read().splitlines(), source="<stdin>")
+    return from_list(_text(Path(source)).splitlines(), source=source)
+
+
+def read_corpus(source: str | Path, protocol: Path | None = None, subset: str = "eval",
+                from_list: bool = False, stdin: TextIO | None = None) -> list[Utterance]:
+    """The utterances ``source`` names: a path list, an audio folder, or a corpus description file.
+
+    With ``protocol``, ``source`` is the folder holding the audio. A folder with In-the-Wild's
+    ``meta.csv`` is read through it; any other folder is scanned for audio files.
+    """
+    if from_list:
+        return _read_list(str(source), stdin)
+    source = Path(source)
+    if protocol is not None:
+        if not source.is_dir():
+            raise CorpusError(f"{source}: no such folder (with a protocol, give the folder holding the audio)")
+        return _read_description(Path(protocol), source, subset)
+    if source.is_dir():
+        meta = source / "meta.csv"
+        if meta.is_file() and _is_in_the_wild(_header(_first_line(meta))):
+            return from_in_the_wild(meta)
+        return from_folder(source)
+    if source.is_file():
+        return _read_description(source, None, subset)
+    raise CorpusError(f"{source}: no such file or folder")
