@@ -9,7 +9,7 @@ from __future__ import annotations
 import signal
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from multiprocessing import get_context
@@ -20,7 +20,8 @@ import numpy as np
 from adfd_core import audio
 
 T = TypeVar("T")
-MAX_LOAD_SECONDS = 600.0  # longer files are streamed block by block instead of loaded whole
+MAX_LOAD_SECONDS = 120.0  # longer files are streamed block by block instead of loaded whole
+CHUNK_FILES = 8  # files per worker task: fewer, larger tasks amortize inter-process overhead
 
 
 @dataclass(frozen=True)
@@ -58,23 +59,36 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def decoded_in_order(items: Iterable[T], path_of, jobs: int = 1, ahead: int = 4) -> Iterator[tuple[T, Decoded]]:
-    """Yield (item, decode_file(path_of(item))) in input order, decoding up to ``jobs * ahead`` files ahead.
+def decode_files(paths: list[str]) -> list[Decoded]:
+    """decode_file over several paths: one worker task."""
+    return [decode_file(p) for p in paths]
 
-    jobs <= 1 decodes in this process; otherwise in ``jobs`` spawned worker processes.
+
+def decoded_in_order(items: Iterable[T], path_of, jobs: int = 1, ahead: int = 2) -> Iterator[tuple[T, Decoded]]:
+    """Yield (item, decode_file(path_of(item))) in input order.
+
+    jobs <= 1 decodes in this process; otherwise ``jobs`` spawned worker processes decode chunks of
+    CHUNK_FILES files, at most ``jobs * ahead`` chunks ahead of the consumer (bounded memory: files
+    over MAX_LOAD_SECONDS are never loaded whole).
     """
     if jobs <= 1:
         for item in items:
             yield item, decode_file(str(path_of(item)))
         return
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_ignore_sigint)
+    it = iter(items)
+
+    def submit() -> tuple[list[T], Future] | None:
+        group = list(islice(it, CHUNK_FILES))
+        return (group, pool.submit(decode_files, [str(path_of(i)) for i in group])) if group else None
+
     try:
-        it = iter(items)
-        pending = deque((item, pool.submit(decode_file, str(path_of(item)))) for item in islice(it, jobs * ahead))
+        pending = deque(task for task in (submit() for _ in range(jobs * ahead)) if task)
         while pending:
-            item, future = pending.popleft()
-            for nxt in islice(it, 1):
-                pending.append((nxt, pool.submit(decode_file, str(path_of(nxt)))))
-            yield item, future.result()
+            group, future = pending.popleft()
+            task = submit()
+            if task:
+                pending.append(task)
+            yield from zip(group, future.result())
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

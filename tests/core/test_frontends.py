@@ -432,3 +432,17 @@ def test_wt_chunking_does_not_change_results(monkeypatch):
     whole = fe.power(x)
     monkeypatch.setattr(wavelet, "ROWS_PER_CHUNK", 5)
     assert torch.allclose(fe.power(x), whole, rtol=1e-5, atol=0)
+
+
+@pytest.mark.parametrize("n", [9, 10, 64])
+def test_dct_and_savgol_operators_match_scipy(n):
+    import scipy.fft
+    import scipy.signal
+
+    from adfd_core.frontends.dct_deltas import dct_matrix, savgol_matrix
+
+    eye = np.eye(n)
+    np.testing.assert_allclose(dct_matrix(n), scipy.fft.dct(eye, type=2, norm="ortho", axis=0), atol=1e-12)
+    for order in (1, 2):
+        ref = scipy.signal.savgol_filter(eye, 9, polyorder=order, deriv=order, axis=0, mode="interp")
+        np.testing.assert_allclose(savgol_matrix(n, 9, order), ref, atol=1e-12)
