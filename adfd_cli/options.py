@@ -30,3 +30,12 @@ FromList = Annotated[
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 EXIT_CODES_HELP = "Exit codes: 0 success; 1 error; 2 usage error; 3 finished, but some inputs failed (named on stderr)."
+Seed = Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same result on CPU.")]
+ScoreFormat = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        help="Score table format: tsv (adfd's, with provenance), jsonl, asvspoof2019 (ID ATTACK KEY SCORE), "
+        "asvspoof2021 (ID SCORE) or asvspoof5 (TSV: filename, cm-score).",
+    ),
+]

@@ -162,6 +162,17 @@ def segment_count(n_samples: int, segment_samples: int) -> int:
     return -(-n_samples // segment_samples)
 
 
+def segment_spans(n_samples: int, segment_samples: int) -> list[tuple[int, int]]:
+    """(start, end) sample of each segment ``iter_segments`` gives; a short signal's one segment spans it all."""
+    count = segment_count(n_samples, segment_samples)
+    if n_samples <= segment_samples:
+        return [(0, n_samples)]
+    starts = [i * segment_samples for i in range(n_samples // segment_samples)]
+    if count > len(starts):
+        starts.append(n_samples - segment_samples)
+    return [(s, s + segment_samples) for s in starts]
+
+
 def file_sha256(path: str | os.PathLike) -> str:
     """Hex SHA-256 of the file's bytes, read in chunks."""
     digest = hashlib.sha256()

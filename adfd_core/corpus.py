@@ -32,7 +32,7 @@ _LABEL_WORDS = {
 _FOLDER_LABEL_WORDS = frozenset({"bonafide", "bona-fide", "real", "genuine", "spoof", "fake"})
 
 _PATH_COLUMNS = ("path", "file", "filename", "filepath", "audio")
-_LABEL_COLUMNS = ("label", "key", "class")
+_LABEL_COLUMNS = ("label", "key", "class", "cm-label")
 _ATTACK_COLUMNS = ("attack", "attack_id", "family", "synthesizer", "system")
 _ITW_HEADER = ["file", "speaker", "label"]
 
@@ -141,12 +141,17 @@ def _label_at(path: Path | str, line: int, value: str) -> str:
         raise CorpusError(f"{path}:{line}: {exc}") from None
 
 
-def _unique(utts: list[Utterance], source: Path | str) -> list[Utterance]:
-    """``utts`` if their ids are unique; else a CorpusError about ``source`` naming a few duplicates."""
-    dups = [i for i, n in Counter(u.id for u in utts).items() if n > 1]
+def _check_unique(ids: Iterable[str], source: Path | str) -> None:
+    """A CorpusError about ``source`` naming a few duplicates, if ``ids`` has any."""
+    dups = [i for i, n in Counter(ids).items() if n > 1]
     if dups:
         more = f" (and {len(dups) - 3} more)" if len(dups) > 3 else ""
         raise CorpusError(f"{source}: duplicate utterance ids: {', '.join(dups[:3])}{more}")
+
+
+def _unique(utts: list[Utterance], source: Path | str) -> list[Utterance]:
+    """``utts`` if their ids are unique; else a CorpusError about ``source`` naming a few duplicates."""
+    _check_unique((u.id for u in utts), source)
     return utts
 
 
@@ -342,10 +347,13 @@ def _asvspoof2019_trial(protocol: Path, line: int, fields: list[str]) -> _Trial:
     return _Trial(fields[1], label, _attack(fields[3], label), fields[0], {})
 
 
+def _asvspoof2019_trials(protocol: Path) -> list[_Trial]:
+    return [_asvspoof2019_trial(protocol, line, fields) for line, fields in _token_rows(protocol)]
+
+
 def from_asvspoof2019(protocol: Path, audio_dir: Path | None = None) -> list[Utterance]:
     """An ASVspoof 2019 LA CM protocol; audio at AUDIO_DIR/FILE_ID.flac, found near the protocol by default."""
-    trials = [_asvspoof2019_trial(protocol, line, fields) for line, fields in _token_rows(protocol)]
-    return _unique(_flac_utterances(protocol, audio_dir, 2019, trials), protocol)
+    return _unique(_flac_utterances(protocol, audio_dir, 2019, _asvspoof2019_trials(protocol)), protocol)
 
 
 def _asvspoof2021_trial(key: Path, line: int, fields: list[str], names: tuple[str, ...]) -> _Trial:
@@ -372,8 +380,8 @@ def _in_subset(trial: _Trial, subset: str) -> bool:
     return subset == "all" or _SUBSET_ALIASES.get(trial.meta["subset"], trial.meta["subset"]) == wanted
 
 
-def from_asvspoof2021(key: Path, audio_dir: Path | None = None, subset: str = "eval") -> list[Utterance]:
-    """An ASVspoof 2021 LA or DF ``trial_metadata.txt`` key, keeping ``subset`` (eval, progress, hidden_track, all)."""
+def _asvspoof2021_trials(key: Path, subset: str) -> list[_Trial]:
+    """The trials of a 2021 key in ``subset`` (at least one)."""
     rows = _token_rows(key)
     names = _asvspoof2021_columns(key, *rows[0])
     trials = [_asvspoof2021_trial(key, line, fields, names) for line, fields in rows]
@@ -381,7 +389,12 @@ def from_asvspoof2021(key: Path, audio_dir: Path | None = None, subset: str = "e
     if not kept:
         present = ", ".join(sorted({t.meta["subset"] for t in trials}))
         raise CorpusError(f"{key}: no trials in subset {subset!r}; subsets present: {present} (or use all)")
-    return _unique(_flac_utterances(key, audio_dir, 2021, kept), key)
+    return kept
+
+
+def from_asvspoof2021(key: Path, audio_dir: Path | None = None, subset: str = "eval") -> list[Utterance]:
+    """An ASVspoof 2021 LA or DF ``trial_metadata.txt`` key, keeping ``subset`` (eval, progress, hidden_track, all)."""
+    return _unique(_flac_utterances(key, audio_dir, 2021, _asvspoof2021_trials(key, subset)), key)
 
 
 # --------------------------------------------------------------------------- dispatch
@@ -415,6 +428,18 @@ def _read_description(path: Path, audio_dir: Path | None, subset: str) -> list[U
     if fmt == "itw":
         return from_in_the_wild(path, audio_dir)
     return from_manifest(path, audio_dir)
+
+
+def read_labels(path: Path, subset: str = "all") -> dict[str, tuple[str, str]]:
+    """Utterance id -> (label, attack) from any corpus description; unlike the readers, never looks for audio."""
+    fmt = _sniff(path)
+    if fmt in ("asvspoof2019", "asvspoof2021"):
+        trials = _asvspoof2019_trials(path) if fmt == "asvspoof2019" else _asvspoof2021_trials(path, subset)
+        entries = [(t.trial, t.label, t.attack) for t in trials]
+    else:
+        entries = [(u.id, u.label, u.attack) for u in from_manifest(path)]
+    _check_unique((e[0] for e in entries), path)
+    return {id_: (label, attack) for id_, label, attack in entries}
 
 
 def _read_list(source: str, stdin: TextIO | None) -> list[Utterance]:

@@ -434,6 +434,10 @@ class FeatureFile:
         start, count = int(self._starts[name][index]), int(self._counts[name][index])
         return self._h5["features"][name]["data"][start : start + count]
 
+    def all_rows(self, name: str) -> np.ndarray:
+        """Every committed row (or sample) of feature ``name`` in one read: (n_rows, C, F, T) float32."""
+        return self._h5["features"][name]["data"][: self.feature(name).n_rows]
+
     def extent(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Per utterance, the first row (or sample) of feature ``name`` and how many: two (n_utterances,) int64."""
         self.feature(name)

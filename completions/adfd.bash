@@ -2,7 +2,7 @@
 _adfd() {
     local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
     if [[ $COMP_CWORD -eq 1 ]]; then
-        COMPREPLY=( $(compgen -W "completions featurize info --help" -- "$cur") )
+        COMPREPLY=( $(compgen -W "completions evaluate featurize fuse info models score split train --help" -- "$cur") )
         return
     fi
     case "${COMP_WORDS[1]}" in
@@ -11,6 +11,18 @@ _adfd() {
         esac
         if [[ "$cur" == -* ]]; then
             COMPREPLY=( $(compgen -W "--help" -- "$cur") )
+        else
+            COMPREPLY=( $(compgen -f -- "$cur") )
+        fi
+        ;;
+    evaluate)
+        case "$prev" in
+            --key) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
+            --subset) COMPREPLY=( $(compgen -W "eval progress hidden_track all" -- "$cur") ); return ;;
+            --plot) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
+        esac
+        if [[ "$cur" == -* ]]; then
+            COMPREPLY=( $(compgen -W "--key --subset --json --plot --help" -- "$cur") )
         else
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi
@@ -33,11 +45,94 @@ _adfd() {
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi
         ;;
+    fuse)
+        case "$prev" in
+            -o|--output) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
+            --method) COMPREPLY=( $(compgen -W "mean logreg" -- "$cur") ); return ;;
+            --train) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
+            --save-weights) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
+            --apply) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
+            --format) COMPREPLY=( $(compgen -W "tsv jsonl asvspoof2019 asvspoof2021 asvspoof5" -- "$cur") ); return ;;
+        esac
+        if [[ "$cur" == -* ]]; then
+            COMPREPLY=( $(compgen -W "-o --output --method --train --save-weights --apply --allow-missing --format --help" -- "$cur") )
+        else
+            COMPREPLY=( $(compgen -f -- "$cur") )
+        fi
+        ;;
     info)
         case "$prev" in
         esac
         if [[ "$cur" == -* ]]; then
             COMPREPLY=( $(compgen -W "--features --json --help" -- "$cur") )
+        else
+            COMPREPLY=( $(compgen -f -- "$cur") )
+        fi
+        ;;
+    models)
+        case "$prev" in
+        esac
+        if [[ "$cur" == -* ]]; then
+            COMPREPLY=( $(compgen -W "--json --help" -- "$cur") )
+        else
+            COMPREPLY=( $(compgen -f -- "$cur") )
+        fi
+        ;;
+    score)
+        case "$prev" in
+            -m|--model) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
+            --features) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
+            -o|--output) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
+            --format) COMPREPLY=( $(compgen -W "tsv jsonl asvspoof2019 asvspoof2021 asvspoof5" -- "$cur") ); return ;;
+            --from-list) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
+            --protocol) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
+            --subset) COMPREPLY=( $(compgen -W "eval progress hidden_track all" -- "$cur") ); return ;;
+            -j|--jobs) COMPREPLY=(); return ;;
+            --device) COMPREPLY=( $(compgen -W "auto cpu cuda" -- "$cur") ); return ;;
+            --batch-size) COMPREPLY=(); return ;;
+        esac
+        if [[ "$cur" == -* ]]; then
+            COMPREPLY=( $(compgen -W "-m --model --features -o --output --format --segments --from-list --protocol --subset -j --jobs --device --batch-size --help" -- "$cur") )
+        else
+            COMPREPLY=( $(compgen -f -- "$cur") )
+        fi
+        ;;
+    split)
+        case "$prev" in
+            -o|--output) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
+            --val) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
+            --test) COMPREPLY=(); return ;;
+            --by) COMPREPLY=( $(compgen -W "group speaker id" -- "$cur") ); return ;;
+            --hold-out) COMPREPLY=(); return ;;
+            --protocol) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
+            --subset) COMPREPLY=( $(compgen -W "eval progress hidden_track all" -- "$cur") ); return ;;
+            --seed) COMPREPLY=(); return ;;
+        esac
+        if [[ "$cur" == -* ]]; then
+            COMPREPLY=( $(compgen -W "-o --output --val --test --by --hold-out --protocol --subset --seed --help" -- "$cur") )
+        else
+            COMPREPLY=( $(compgen -f -- "$cur") )
+        fi
+        ;;
+    train)
+        case "$prev" in
+            -m|--model) COMPREPLY=( $(compgen -W "cnn.v1 rnn.v1 crnn.v1 resnet18.v1 mobilenet_v3.v1 efficientnet_b0.v1 densenet121.v1 shufflenet_v2.v1 swin_t.v1 convnext_tiny.v1 googlenet.v1 mnasnet.v1 regnet.v1" -- "$cur") ); return ;;
+            -o|--output) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
+            --val) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
+            -f|--feature) COMPREPLY=( $(compgen -W "cqt cqt-gam cqt-lf cqt-mel cqt2 logspec stft stft-gam stft-lf stft-mel wave wt wt-gam wt-lf wt-mel" -- "$cur") ); return ;;
+            --epochs) COMPREPLY=(); return ;;
+            --batch-size) COMPREPLY=(); return ;;
+            --lr) COMPREPLY=(); return ;;
+            --weight-decay) COMPREPLY=(); return ;;
+            --patience) COMPREPLY=(); return ;;
+            --seed) COMPREPLY=(); return ;;
+            --device) COMPREPLY=( $(compgen -W "auto cpu cuda" -- "$cur") ); return ;;
+            --workers) COMPREPLY=(); return ;;
+            --set) COMPREPLY=(); return ;;
+            --pretrained) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
+        esac
+        if [[ "$cur" == -* ]]; then
+            COMPREPLY=( $(compgen -W "-m --model -o --output --val -f --feature --epochs --batch-size --lr --weight-decay --cosine --patience --balanced --no-balanced --seed --device --workers --amp --no-amp --set --pretrained --resume --force --help" -- "$cur") )
         else
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi

@@ -4,8 +4,14 @@ _adfd() {
     local -a commands
     commands=(
         'completions:Print the completion script for SHELL (bash\: `source <(adfd completions bash)`)'
+        'evaluate:Compute detection metrics of labelled scores\: pooled, then per attack'
         'featurize:Decode audio, compute features and write them to one HDF5 file'
+        'fuse:Fuse score tables that list the same recordings'
         'info:Describe a feature file\: format version, features with spec and shape, counts by label and attack, failures'
+        'models:List the registered models\: name, parameters (default config), input kind, default feature, description'
+        'score:Score recordings\: higher score = more bona fide (log-odds); p_spoof is the probability of spoof'
+        'split:Split a corpus into train, validation and test manifests with no group on two sides'
+        'train:Train a detector on a feature file; the best epoch (validation AUC) is saved as one .safetensors file'
     )
     if (( CURRENT == 2 )); then
         _describe 'command' commands
@@ -17,6 +23,15 @@ _adfd() {
     case $cmd in
     completions)
         _arguments \
+            '(--help)'--help'[Show the command'\''s help]' \
+            '*:file:_files'
+        ;;
+    evaluate)
+        _arguments \
+            '(--key)'--key'[Labels\: ASVspoof 2019 LA protocol, ASVspoof 2021 trial_metadata.txt, In-the-Wild meta.csv or a CSV/TSV manifest; ids match by utterance name]:file:_files' \
+            '(--subset)'--subset'[ASVspoof 2021 keys\: which subset to keep (eval, progress, hidden_track, all)]:value:(eval progress hidden_track all)' \
+            '(--json)'--json'[Print JSON instead of a table]' \
+            '(--plot)'--plot'[Also write DET, ROC and score histograms to this PNG]:file:_files' \
             '(--help)'--help'[Show the command'\''s help]' \
             '*:file:_files'
         ;;
@@ -35,10 +50,81 @@ _adfd() {
             '(--help)'--help'[Show the command'\''s help]' \
             '*:file:_files'
         ;;
+    fuse)
+        _arguments \
+            '(-o --output)'{-o,--output}'[Fused score table to write; '\''-'\'' is stdout]:file:_files' \
+            '(--method)'--method'[mean (of p_spoof) or logreg (trained, calibrated); default\: logreg with --train or --apply, else mean]:value:(mean logreg)' \
+            '*'--train'[Labelled dev score table of each system, repeatable, in the order of the inputs (logreg)]:file:_files' \
+            '(--save-weights)'--save-weights'[Write the trained logreg fusion to this JSON file]:file:_files' \
+            '(--apply)'--apply'[Fuse with a logreg fusion saved by --save-weights]:file:_files' \
+            '(--allow-missing)'--allow-missing'[Fuse only the recordings every table lists, dropping the rest]' \
+            '(--format)'--format'[Score table format\: tsv (adfd'\''s, with provenance), jsonl, asvspoof2019 (ID ATTACK KEY SCORE), asvspoof2021 (ID SCORE) or asvspoof5 (TSV\: filename, cm-score)]:value:(tsv jsonl asvspoof2019 asvspoof2021 asvspoof5)' \
+            '(--help)'--help'[Show the command'\''s help]' \
+            '*:file:_files'
+        ;;
     info)
         _arguments \
             '(--features)'--features'[List the registered front-ends instead]' \
             '(--json)'--json'[Print JSON instead of a table]' \
+            '(--help)'--help'[Show the command'\''s help]' \
+            '*:file:_files'
+        ;;
+    models)
+        _arguments \
+            '(--json)'--json'[Print JSON instead of a table]' \
+            '(--help)'--help'[Show the command'\''s help]' \
+            '*:file:_files'
+        ;;
+    score)
+        _arguments \
+            '*'{-m,--model}'[Model file, repeatable\: probabilities are averaged. Default\: the bundled model]:file:_files' \
+            '(--features)'--features'[Score the recordings of this feature file from its stored rows]:file:_files' \
+            '(-o --output)'{-o,--output}'[Where the table goes ('\''-'\'' = stdout)]:file:_files' \
+            '(--format)'--format'[Score table format\: tsv (adfd'\''s, with provenance), jsonl, asvspoof2019 (ID ATTACK KEY SCORE), asvspoof2021 (ID SCORE) or asvspoof5 (TSV\: filename, cm-score)]:value:(tsv jsonl asvspoof2019 asvspoof2021 asvspoof5)' \
+            '(--segments)'--segments'[Add each recording'\''s timeline\: start-end\:p_spoof for every segment]' \
+            '(--from-list)'--from-list'[Read audio paths, one per line, from this file ('\''-'\'' for stdin) instead of INPUT]:file:_files' \
+            '(--protocol)'--protocol'[Corpus description\: ASVspoof 2019 LA protocol, ASVspoof 2021 LA/DF key, In-the-Wild meta.csv, or a CSV/TSV manifest with a header. INPUT is then the audio folder]:file:_files' \
+            '(--subset)'--subset'[ASVspoof 2021 keys\: which subset to keep (eval, progress, hidden_track, all)]:value:(eval progress hidden_track all)' \
+            '(-j --jobs)'{-j,--jobs}'[Worker processes for decoding audio]:value: ' \
+            '(--device)'--device'[Where tensors live\: auto (CUDA when present), cpu, cuda or cuda\:N]:value:(auto cpu cuda)' \
+            '(--batch-size)'--batch-size'[Segments per batch on the device]:value: ' \
+            '(--help)'--help'[Show the command'\''s help]' \
+            '*:file:_files'
+        ;;
+    split)
+        _arguments \
+            '(-o --output)'{-o,--output}'[Folder for train.tsv, val.tsv and test.tsv]:file:_files' \
+            '(--val)'--val'[Share of utterances for validation]:file:_files' \
+            '(--test)'--test'[Share of utterances for test]:value: ' \
+            '(--by)'--by'[Keep utterances that share this field on one side\: group, speaker or id]:value:(group speaker id)' \
+            '*'--hold-out'[Attack (synthesizer family) seen only in test, repeatable\: a cross-family split]:value: ' \
+            '(--protocol)'--protocol'[Corpus description\: ASVspoof 2019 LA protocol, ASVspoof 2021 LA/DF key, In-the-Wild meta.csv, or a CSV/TSV manifest with a header. INPUT is then the audio folder]:file:_files' \
+            '(--subset)'--subset'[ASVspoof 2021 keys\: which subset to keep (eval, progress, hidden_track, all)]:value:(eval progress hidden_track all)' \
+            '(--seed)'--seed'[Random seed\: the same seed gives the same result on CPU]:value: ' \
+            '(--help)'--help'[Show the command'\''s help]' \
+            '*:file:_files'
+        ;;
+    train)
+        _arguments \
+            '(-m --model)'{-m,--model}'[Registered model, e.g. cnn.v1 (see `adfd models`)]:value:(cnn.v1 rnn.v1 crnn.v1 resnet18.v1 mobilenet_v3.v1 efficientnet_b0.v1 densenet121.v1 shufflenet_v2.v1 swin_t.v1 convnext_tiny.v1 googlenet.v1 mnasnet.v1 regnet.v1)' \
+            '(-o --output)'{-o,--output}'[Model file to write (.safetensors)]:file:_files' \
+            '(--val)'--val'[Validation feature file; without it a group-disjoint tenth of the training file validates]:file:_files' \
+            '(-f --feature)'{-f,--feature}'[Which feature of the file to train on (default\: the only one, or the model'\''s)]:value:(cqt cqt-gam cqt-lf cqt-mel cqt2 logspec stft stft-gam stft-lf stft-mel wave wt wt-gam wt-lf wt-mel)' \
+            '(--epochs)'--epochs'[Most epochs to train]:value: ' \
+            '(--batch-size)'--batch-size'[Segments per batch on the device]:value: ' \
+            '(--lr)'--lr'[Adam learning rate]:value: ' \
+            '(--weight-decay)'--weight-decay'[Adam weight decay]:value: ' \
+            '(--cosine)'--cosine'[Cosine annealing of the learning rate over --epochs]' \
+            '(--patience)'--patience'[Stop after this many epochs without a better validation AUC]:value: ' \
+            '(--balanced --no-balanced)'{--balanced,--no-balanced}'[Class-balanced sampling of training segments]' \
+            '(--seed)'--seed'[Random seed\: the same seed gives the same result on CPU]:value: ' \
+            '(--device)'--device'[Where tensors live\: auto (CUDA when present), cpu, cuda or cuda\:N]:value:(auto cpu cuda)' \
+            '(--workers)'--workers'[DataLoader worker processes]:value: ' \
+            '(--amp --no-amp)'{--amp,--no-amp}'[bf16 mixed precision on CUDA (no effect on CPU)]' \
+            '*'--set'[Model config field, key=value, repeatable (see `adfd models --json`)]:value: ' \
+            '(--pretrained)'--pretrained'[ImageNet weights for a vision model\: a local .pth file, or '\''imagenet'\'' for the torch cache]:file:_files' \
+            '(--resume)'--resume'[Go on with the interrupted run whose checkpoint sits beside --output]' \
+            '(--force)'--force'[Overwrite an existing output made from other inputs]' \
             '(--help)'--help'[Show the command'\''s help]' \
             '*:file:_files'
         ;;

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+
+# One torch thread per process: the CLI tests run adfd in subprocesses beside this one, and on a
+# 2-core machine threads spinning against each other slow the suite several times over.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
 

@@ -1,0 +1,101 @@
+"""`adfd score`: recordings (or a feature file) -> one score row per recording."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from adfd_cli import options
+from adfd_cli.console import err, progress
+
+
+def _utterances(inputs: list[str], from_list: str | None, protocol: Path | None, subset: str):
+    """Every recording INPUTs name: audio files, folders, manifests or protocols, or a list; ids unique."""
+    from adfd_core.audio import AUDIO_SUFFIXES
+    from adfd_core.corpus import CorpusError, from_list as list_reader, read_corpus
+
+    utts = read_corpus(from_list, from_list=True, stdin=sys.stdin) if from_list is not None else []
+    audio_files = [i for i in inputs if Path(i).suffix.lower() in AUDIO_SUFFIXES]
+    if audio_files:
+        utts += list_reader(audio_files, source="the command line")
+    for item in (i for i in inputs if i not in audio_files):
+        utts += read_corpus(item, protocol=protocol, subset=subset, stdin=sys.stdin)
+    seen: set[str] = set()
+    for u in utts:
+        if u.id in seen:
+            raise CorpusError(f"{u.path}: recording id {u.id!r} is given twice; name each recording once")
+        seen.add(u.id)
+    return utts
+
+
+def score(
+    inputs: Annotated[
+        list[str] | None, typer.Argument(help="Audio files, folders, manifests or protocol files.", show_default=False)
+    ] = None,
+    model: Annotated[
+        list[Path] | None,
+        typer.Option("--model", "-m", help="Model file, repeatable: probabilities are averaged. Default: the bundled model."),
+    ] = None,
+    features: Annotated[
+        Path | None, typer.Option("--features", help="Score the recordings of this feature file from its stored rows.")
+    ] = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="Where the table goes ('-' = stdout).")] = "-",
+    fmt: options.ScoreFormat = "tsv",
+    segments: Annotated[
+        bool, typer.Option("--segments", help="Add each recording's timeline: start-end:p_spoof for every segment.")
+    ] = False,
+    from_list: options.FromList = None,
+    protocol: options.Protocol = None,
+    subset: options.Subset = "eval",
+    jobs: options.Jobs = 1,
+    device: options.Device = "auto",
+    batch_size: options.BatchSize = 64,
+) -> int:
+    """Score recordings: higher score = more bona fide (log-odds); p_spoof is the probability of spoof.
+
+    A recording's probability is the mean over its segments; several models are averaged.
+    Recordings that cannot be read are named on stderr and in the output, and the exit code is 3.
+    """
+    from adfd_core.devices import resolve_device
+    from adfd_core.scoretable import FORMATS, write_scores
+    from adfd_core.scoring import default_model_paths, load_models, score_audio, score_features, to_table
+
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}", param_hint="--format")
+    if features is None and not inputs and from_list is None:
+        raise typer.BadParameter("give recordings to score (INPUT ..., --from-list or --features)", param_hint="INPUT")
+    if features is not None and (inputs or from_list is not None):
+        raise typer.BadParameter("--features scores a feature file; give no INPUT or --from-list with it", param_hint="--features")
+    torch_device = resolve_device(device)
+    models = load_models(model or default_model_paths(), torch_device)
+    if features is not None:
+        results = score_features(features, models, torch_device, batch_size)
+    else:
+        utts = _utterances(inputs or [], from_list, protocol, subset)
+        with progress() as bar:
+            results = score_audio(utts, models, torch_device, batch_size, jobs, observer=_BarObserver(bar))
+    write_scores(to_table(results, models, segments=segments, command=list(sys.argv)), output, fmt)
+    failed = [r for r in results if r.error]
+    if failed:
+        err.print(f"{len(results) - len(failed)} recordings scored, {len(failed)} failed")
+    return 3 if failed else 0
+
+
+class _BarObserver:
+    """Progress on stderr; each failure named as it happens."""
+
+    def __init__(self, bar):
+        self._bar = bar
+        self._task = None
+
+    def start(self, total: int, already_done: int) -> None:
+        self._task = self._bar.add_task("score", total=total, completed=already_done)
+
+    def advance(self, n: int = 1) -> None:
+        self._bar.advance(self._task, n)
+
+    def failed(self, utt, reason: str) -> None:
+        self._bar.console.print(f"failed: {utt.path}: {reason}", markup=False, soft_wrap=True)

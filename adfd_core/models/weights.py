@@ -1,0 +1,60 @@
+"""State dicts: reading a torch ``.pth`` file without unpickling code, and saying why one does not fit a model."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from adfd_core.models.config import ModelError
+
+_SHOWN = 3  # names listed per kind of mismatch
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a torch state-dict file, loaded with ``weights_only=True`` (tensors and plain containers only)."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ModelError(f"weights file {path} not found")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for foreign or corrupt files
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"weights file {path} is not a torch state dict: {reason}") from None
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelError(f"weights file {path} is not a state dict (a mapping of names to tensors)")
+    return dict(state)
+
+
+def mismatch(expected: Mapping[str, torch.Tensor], given: Mapping[str, torch.Tensor]) -> str | None:
+    """What keeps ``given`` from loading strictly where ``expected`` is: missing, unexpected and wrongly shaped keys."""
+    problems = []
+    missing = [k for k in expected if k not in given]
+    unexpected = [k for k in given if k not in expected]
+    wrong = [
+        f"{k} ({_shape(given[k])}, expected {_shape(expected[k])})"
+        for k in expected
+        if k in given and given[k].shape != expected[k].shape
+    ]
+    for kind, names in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
+        if names:
+            more = f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else ""
+            problems.append(f"{kind}: {', '.join(names[:_SHOWN])}{more}")
+    return "; ".join(problems) or None
+
+
+def load_into(module: nn.Module, state: Mapping[str, torch.Tensor], strict: bool = True) -> None:
+    """``module.load_state_dict(state)``, with the module's own submodule versions for a state without them.
+
+    Files hold no ``_metadata``; some modules (MNASNet) refuse a state dict that lacks their version.
+    """
+    versioned = OrderedDict(state)
+    versioned._metadata = getattr(module.state_dict(), "_metadata", OrderedDict())  # type: ignore[attr-defined]
+    module.load_state_dict(versioned, strict=strict)
+
+
+def _shape(t: torch.Tensor) -> str:
+    return "x".join(map(str, t.shape)) or "scalar"

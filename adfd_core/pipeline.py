@@ -1,0 +1,166 @@
+"""The decode -> segment -> front-end pipeline that `featurize` and `score` share.
+
+Inputs are decoded ahead (in worker processes with jobs > 1), cut into each front-end's segments,
+batched across files through the front-ends on the device, and handed to a sink utterance by
+utterance; long files are streamed block by block in bounded memory. Inputs that fail are
+reported to the sink and the observer, and the run goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from adfd_core import audio
+from adfd_core.corpus import Utterance
+from adfd_core.prefetch import Decoded, decoded_in_order
+
+if TYPE_CHECKING:
+    import torch
+
+    from adfd_core.frontends import Frontend
+    from adfd_core.store import StoredUtterance
+
+STREAM_BLOCK_SECONDS = 30.0  # block size when streaming a long file
+
+
+class Observer(Protocol):
+    """Progress hooks; the command line implements them with a progress bar on stderr."""
+
+    def start(self, total: int, already_done: int) -> None: ...
+    def advance(self, n: int = 1) -> None: ...
+    def failed(self, utt: Utterance, reason: str) -> None: ...
+
+
+class Silent:
+    """An observer that shows nothing."""
+
+    def start(self, total: int, already_done: int) -> None:
+        pass
+
+    def advance(self, n: int = 1) -> None:
+        pass
+
+    def failed(self, utt: Utterance, reason: str) -> None:
+        pass
+
+
+class RowSink(Protocol):
+    """Where the rows go (a feature file's writer, or the scorer): rows of one utterance per front-end
+    name, then end_utterance; discard_utterance drops a half-done one; commit after each batch."""
+
+    def add_rows(self, name: str, rows: np.ndarray) -> None: ...
+    def end_utterance(self, stored: "StoredUtterance") -> None: ...
+    def discard_utterance(self) -> None: ...
+    def add_failure(self, utt_id: str, path: str, reason: str) -> None: ...
+    def commit(self) -> None: ...
+
+
+class FeaturePipeline:
+    """Decodes utterances, runs every front-end over their segments in batches across files on the
+    device, and hands the rows to a sink, committing after each batch of utterances."""
+
+    def __init__(
+        self,
+        frontends: dict[str, "Frontend"],
+        device: "torch.device",
+        sink: RowSink,
+        batch_size: int = 64,
+        jobs: int = 1,
+        observer: Observer | None = None,
+    ):
+        self.frontends, self.device, self.writer = frontends, device, sink
+        self.batch_size, self.jobs, self.observer = batch_size, jobs, observer or Silent()
+        self.longest = max((fe.segment_samples or 0) for fe in frontends.values())
+        self.written = 0
+        self.failures: list[tuple[str, str, str]] = []  # (id, path, reason)
+
+    def run(self, todo: Sequence[Utterance]) -> None:
+        """Decode ahead, gather loaded utterances into batches, stream long ones alone."""
+        batch: list[tuple[Utterance, Decoded]] = []
+        pending_segments = 0
+        for utt, dec in decoded_in_order(todo, lambda u: u.path, jobs=self.jobs):
+            error = dec.error
+            if error is None and dec.must_stream:
+                self._write_batch(batch)
+                batch, pending_segments = [], 0
+                error = self._stream_one(utt, dec)
+            elif error is None:
+                batch.append((utt, dec))
+                pending_segments += audio.segment_count(len(dec.wave), self.longest) if self.longest else 1
+                if pending_segments >= self.batch_size:
+                    self._write_batch(batch)
+                    batch, pending_segments = [], 0
+            if error is None:
+                self.written += 1
+            else:
+                self.writer.add_failure(utt.id, str(utt.path), error)
+                self.failures.append((utt.id, str(utt.path), error))
+                self.observer.failed(utt, error)
+            self.observer.advance()
+        self._write_batch(batch)
+
+    def _write_batch(self, batch: list[tuple[Utterance, Decoded]]) -> None:
+        """Featurize loaded utterances together and commit them."""
+        from adfd_core.store import StoredUtterance
+
+        per_feature: dict[str, list[np.ndarray]] = {}
+        for name, fe in self.frontends.items():
+            if fe.segment_samples is None:
+                per_feature[name] = [dec.wave for _, dec in batch]
+            elif batch:
+                segments = [np.stack(list(audio.iter_segments([dec.wave], fe.segment_samples))) for _, dec in batch]
+                bounds = np.cumsum([len(s) for s in segments])[:-1]
+                per_feature[name] = np.split(self._apply(fe, np.concatenate(segments)), bounds)
+        for i, (utt, dec) in enumerate(batch):
+            for name in self.frontends:
+                self.writer.add_rows(name, per_feature[name][i])
+            self.writer.end_utterance(StoredUtterance(utt, dec.content_hash, dec.duration_s))
+        self.writer.commit()
+
+    def _stream_one(self, utt: Utterance, dec: Decoded) -> str | None:
+        """Featurize one long file block by block in bounded memory; commit it whole, or return why not."""
+        from adfd_core.store import StoredUtterance
+
+        size = self.batch_size
+        segmenters = {n: audio.Segmenter(fe.segment_samples) for n, fe in self.frontends.items() if fe.segment_samples}
+        pending: dict[str, list[np.ndarray]] = {n: [] for n in segmenters}
+        n_samples = 0
+
+        def drain(name: str, final: bool) -> None:
+            while len(pending[name]) >= size or (final and pending[name]):
+                take, pending[name] = pending[name][:size], pending[name][size:]
+                self.writer.add_rows(name, self._apply(self.frontends[name], np.stack(take)))
+
+        try:
+            for block in audio.stream(utt.path, block_seconds=STREAM_BLOCK_SECONDS):
+                n_samples += len(block)
+                for name in self.frontends:
+                    if name in segmenters:
+                        pending[name].extend(segmenters[name].push(block))
+                        drain(name, final=False)
+                    else:
+                        self.writer.add_rows(name, block)
+            for name, segmenter in segmenters.items():
+                pending[name].extend(segmenter.finish())
+                drain(name, final=True)
+        except audio.AudioError as err:
+            self.writer.discard_utterance()
+            return err.reason
+        self.writer.end_utterance(StoredUtterance(utt, dec.content_hash, n_samples / audio.TARGET_SR))
+        self.writer.commit()
+        return None
+
+    def _apply(self, fe: "Frontend", segments: np.ndarray) -> np.ndarray:
+        """Run a front-end over (n, samples) segments in batches on the device: (n, C, F, T) float32."""
+        import torch
+
+        size = self.batch_size
+        outs = []
+        with torch.inference_mode():
+            for start in range(0, len(segments), size):
+                x = torch.from_numpy(np.ascontiguousarray(segments[start : start + size])).to(self.device)
+                outs.append(fe(x).float().cpu().numpy())
+        return np.concatenate(outs)

@@ -1,0 +1,443 @@
+"""The score table: one row per recording, as `adfd score` writes it and `fuse` and `evaluate` read it.
+
+Native format: UTF-8 TSV with a header, columns ``id path score p_spoof decision label attack``
+and optional extra columns after them (``error`` for a recording that could not be scored: its
+score is empty or ``nan``). ``score`` is a log-odds, ln(P(bonafide)/P(spoof)): higher means more
+bona fide (the ASVspoof convention). Leading ``#`` lines record what made the table.
+
+Also read: JSON lines (one object per row, as written here), ASVspoof 2019 CM score files
+(``ID ATTACK KEY SCORE``), ASVspoof 2021 score files (``ID SCORE``) and ASVspoof 5 TSVs (header
+``filename  cm-score`` with an optional ``cm-label``/``label``/``key`` column). Written in all of
+these; the ASVspoof and JSON formats carry no provenance comments, so official scorers read them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections import Counter
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+from typing import Any, Iterator, TextIO
+
+import numpy as np
+
+from adfd_core.audio import AUDIO_SUFFIXES
+from adfd_core.corpus import normalize_label, read_labels
+from adfd_core.errors import AdfdError
+from adfd_core.provenance import provenance
+
+COLUMNS = ("id", "path", "score", "p_spoof", "decision", "label", "attack")
+FORMATS = ("tsv", "jsonl", "asvspoof2019", "asvspoof2021", "asvspoof5")
+DECISIONS = ("bonafide", "spoof")
+UNKNOWN = "-"  # an unknown path or attack, or no decision (a row without a score)
+SCORE_LIMIT = 30.0  # |log-odds| cap: probabilities of exactly 0 or 1 stay finite
+
+_ASV5_ID, _ASV5_SCORE = "filename", "cm-score"
+_ASV5_LABELS = ("cm-label", "label", "key")
+_FORMATS_READ = (
+    "adfd TSV (header id ... score ...), JSON lines, ASVspoof 2019 CM scores (ID ATTACK KEY SCORE), "
+    "ASVspoof 2021 scores (ID SCORE) or ASVspoof 5 TSV (header filename, cm-score)"
+)
+
+
+class ScoreTableError(AdfdError):
+    """An unreadable or inconsistent score table; the message names the file (and line)."""
+
+
+@dataclass
+class ScoreTable:
+    """Per-recording scores, one list (or array) per column, all of the same length.
+
+    ``scores`` are log-odds (higher = more bona fide), NaN where a recording has no score;
+    ``p_spoof`` the matching probability of spoof. ``source`` names where the table came
+    from and ``sha256`` is the digest of the text it was read from (empty when made in memory).
+    """
+
+    ids: list[str]
+    paths: list[str]
+    scores: np.ndarray
+    p_spoof: np.ndarray
+    decisions: list[str]
+    labels: list[str]
+    attacks: list[str]
+    extra: dict[str, list[str]] = field(default_factory=dict)
+    comments: list[str] = field(default_factory=list)
+    source: str = "<table>"
+    sha256: str = ""
+
+    def __post_init__(self) -> None:
+        columns = [self.paths, self.scores, self.p_spoof, self.decisions, self.labels, self.attacks, *self.extra.values()]
+        if any(len(c) != len(self.ids) for c in columns):
+            raise ValueError(f"score table columns differ in length from the {len(self.ids)} ids")
+
+    @classmethod
+    def build(cls, ids: Sequence[str], scores: Sequence[float] | np.ndarray, *, p_spoof: np.ndarray | None = None,
+              paths: Sequence[str] | None = None, labels: Sequence[str] | None = None,
+              attacks: Sequence[str] | None = None, extra: dict[str, list[str]] | None = None,
+              comments: Sequence[str] = (), source: str = "<table>") -> ScoreTable:
+        """A table from ids and log-odds scores; p_spoof (default: from the scores) and decisions follow."""
+        n = len(ids)
+        scores = np.asarray(scores, dtype=np.float64)
+        return cls(
+            ids=list(ids),
+            paths=list(paths) if paths is not None else [UNKNOWN] * n,
+            scores=scores,
+            p_spoof=np.asarray(p_spoof, dtype=np.float64) if p_spoof is not None else spoof_probability(scores),
+            decisions=decide(scores),
+            labels=list(labels) if labels is not None else ["unknown"] * n,
+            attacks=list(attacks) if attacks is not None else [UNKNOWN] * n,
+            extra=dict(extra or {}),
+            comments=list(comments),
+            source=source,
+        )
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def take(self, rows: Sequence[int] | np.ndarray) -> ScoreTable:
+        """The table restricted to ``rows`` (indices), in that order."""
+        rows = np.asarray(rows, dtype=np.int64)
+
+        def pick(values: list[str]) -> list[str]:
+            return [values[i] for i in rows]
+
+        return replace(
+            self, ids=pick(self.ids), paths=pick(self.paths), scores=self.scores[rows], p_spoof=self.p_spoof[rows],
+            decisions=pick(self.decisions), labels=pick(self.labels), attacks=pick(self.attacks),
+            extra={k: pick(v) for k, v in self.extra.items()},
+        )
+
+
+def log_odds(p_spoof: np.ndarray) -> np.ndarray:
+    """Scores ln((1 - p) / p) of spoof probabilities, capped at +-SCORE_LIMIT; NaN stays NaN."""
+    p_spoof = np.asarray(p_spoof, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return np.clip(np.log1p(-p_spoof) - np.log(p_spoof), -SCORE_LIMIT, SCORE_LIMIT)
+
+
+def spoof_probability(scores: np.ndarray) -> np.ndarray:
+    """P(spoof) of log-odds scores ln(P(bonafide)/P(spoof)): 1 / (1 + e^score), NaN stays NaN."""
+    with np.errstate(invalid="ignore"):
+        return np.exp(-np.logaddexp(0.0, scores))
+
+
+def decide(scores: Sequence[float] | np.ndarray) -> list[str]:
+    """spoof where the log-odds score < 0 (p_spoof > 0.5), bonafide at or above 0, "-" without a score."""
+    return [UNKNOWN if np.isnan(s) else "spoof" if s < 0 else "bonafide" for s in scores]
+
+
+def provenance_comments(**details: Any) -> list[str]:
+    """Comment lines (without the "#") recording what made a table: adfd's provenance plus ``details``."""
+    return [f"{k}: {v if isinstance(v, str) else json.dumps(v)}" for k, v in provenance(**details).items()]
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_scores(source: str | Path | TextIO) -> ScoreTable:
+    """A score table in any format this module reads (see the module doc); "-" reads stdin."""
+    name, text = _read_text(source)
+    lines = text.splitlines()
+    comments, start = [], 0
+    while start < len(lines) and (not lines[start].strip() or lines[start].startswith("#")):
+        if lines[start].startswith("#"):
+            comments.append(lines[start][1:].strip())
+        start += 1
+    if start == len(lines):
+        raise ScoreTableError(f"{name}: no scores")
+    numbers = [n for n, line in enumerate(lines[start:], start + 1) if line.strip()]
+    texts = [lines[n - 1] for n in numbers]
+    table = _table(name, *_parser_for(name, texts[0])(name, numbers, texts))
+    table.comments = comments
+    table.source = name
+    table.sha256 = hashlib.sha256(text.encode()).hexdigest()
+    return table
+
+
+def _read_text(source: str | Path | TextIO) -> tuple[str, str]:
+    """(name for messages, whole text) of a file, "-" (stdin) or an open text stream."""
+    if not isinstance(source, (str, Path)):
+        return getattr(source, "name", "<stream>"), source.read()
+    if str(source) == "-":
+        return "<stdin>", sys.stdin.read()
+    try:
+        return str(source), Path(source).read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ScoreTableError(f"{source}: no such file") from None
+    except IsADirectoryError:
+        raise ScoreTableError(f"{source}: is a folder, not a score table") from None
+    except UnicodeDecodeError:
+        raise ScoreTableError(f"{source}: not a UTF-8 text file") from None
+    except OSError as exc:
+        raise ScoreTableError(f"{source}: {exc.strerror or exc}") from None
+
+
+# A parser turns the numbers and texts of the non-blank lines into (line numbers of the data rows,
+# column -> cells, names of the extra columns), the columns it knows named as in COLUMNS.
+_Parsed = tuple[list[int], dict[str, list[str]], list[str]]
+
+
+def _parser_for(name: str, first: str) -> Callable[[str, list[int], list[str]], _Parsed]:
+    """The parser for a table whose first data line is ``first``."""
+    if first.lstrip().startswith("{"):
+        return _parse_jsonl
+    header = [h.strip().lower() for h in first.split("\t")]
+    if "id" in header and "score" in header:
+        return _parse_tsv
+    if _ASV5_ID in header and _ASV5_SCORE in header:
+        return _parse_asvspoof5
+    tokens = first.split()
+    if len(tokens) == 4 and tokens[2].lower() in (*DECISIONS, "unknown"):
+        return _parse_asvspoof2019
+    if len(tokens) == 2:
+        return _parse_asvspoof2021
+    raise ScoreTableError(f"{name}: unrecognised score table; accepted: {_FORMATS_READ}")
+
+
+def _tab_separated(name: str, numbers: list[int], texts: list[str]) -> tuple[list[str], list[int], list[list[str]]]:
+    """Header names, data line numbers and columns of a tab-separated table; every row as wide as the header."""
+    names = [h.strip() for h in texts[0].split("\t")]
+    repeated = [c for c, n in Counter(h.lower() for h in names).items() if n > 1]
+    if repeated:
+        raise ScoreTableError(f"{name}:{numbers[0]}: column {repeated[0]!r} appears more than once")
+    return names, numbers[1:], _split(name, numbers[1:], texts[1:], "\t", len(names), "tab-separated fields (as in the header)")
+
+
+def _split(name: str, numbers: list[int], texts: list[str], sep: str | None, width: int, what: str) -> list[list[str]]:
+    """``width`` columns of lines split at ``sep`` (None: whitespace); a line of another width is an error."""
+    widths = [len(text.split(sep)) for text in texts]
+    bad = next((i for i, n in enumerate(widths) if n != width), None)
+    if bad is not None:
+        raise ScoreTableError(f"{name}:{numbers[bad]}: expected {width} {what}, found {widths[bad]}")
+    if not texts:
+        return [[] for _ in range(width)]
+    cells = (sep or " ").join(texts).split(sep)  # one flat list: far fewer objects than a list per line
+    return [cells[k::width] for k in range(width)]
+
+
+def _parse_tsv(name: str, numbers: list[int], texts: list[str]) -> _Parsed:
+    names, data, columns = _tab_separated(name, numbers, texts)
+    keys = [n.lower() if n.lower() in COLUMNS else n for n in names]
+    return data, dict(zip(keys, columns)), [k for k in keys if k not in COLUMNS]
+
+
+def _parse_asvspoof5(name: str, numbers: list[int], texts: list[str]) -> _Parsed:
+    names, data, columns = _tab_separated(name, numbers, texts)
+    by_name = dict(zip((n.lower() for n in names), columns))
+    found = {"id": by_name[_ASV5_ID], "score": by_name[_ASV5_SCORE]}
+    label = next((c for c in _ASV5_LABELS if c in by_name), None)
+    return data, found | ({"label": by_name[label]} if label else {}), []
+
+
+def _parse_asvspoof2019(name: str, numbers: list[int], texts: list[str]) -> _Parsed:
+    columns = _split(name, numbers, texts, None, 4, "fields (ID ATTACK KEY SCORE)")
+    return numbers, dict(zip(("id", "attack", "label", "score"), columns)), []
+
+
+def _parse_asvspoof2021(name: str, numbers: list[int], texts: list[str]) -> _Parsed:
+    columns = _split(name, numbers, texts, None, 2, "fields (ID SCORE)")
+    return numbers, dict(zip(("id", "score"), columns)), []
+
+
+def _parse_jsonl(name: str, numbers: list[int], texts: list[str]) -> _Parsed:
+    records = []
+    for line, text in zip(numbers, texts):
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ScoreTableError(f"{name}:{line}: not JSON ({exc.msg})") from None
+        if not isinstance(obj, dict) or "id" not in obj or "score" not in obj:
+            raise ScoreTableError(f"{name}:{line}: expected an object with at least id and score")
+        records.append({k: "" if v is None else str(v) for k, v in obj.items()})
+    keys = list(dict.fromkeys(k for r in records for k in r))
+    return numbers, {k: [r.get(k, "") for r in records] for k in keys}, [k for k in keys if k not in COLUMNS]
+
+
+def _table(name: str, numbers: list[int], columns: dict[str, list[str]], extra: list[str]) -> ScoreTable:
+    """A table from parsed columns (cells as text); missing columns take their defaults."""
+    if not numbers:
+        raise ScoreTableError(f"{name}: no rows after the header")
+    blank = [""] * len(numbers)
+    ids = [c.strip() for c in columns["id"]]
+    if "" in ids:
+        raise ScoreTableError(f"{name}:{numbers[ids.index('')]}: empty id")
+    _check_unique_ids(name, ids, numbers)
+    scores = _numbers(name, numbers, "score", columns["score"])
+    p_spoof = _numbers(name, numbers, "p_spoof", columns["p_spoof"]) if "p_spoof" in columns else spoof_probability(scores)
+    outside = np.flatnonzero((p_spoof < 0) | (p_spoof > 1))
+    if outside.size:
+        raise ScoreTableError(f"{name}:{numbers[outside[0]]}: p_spoof {p_spoof[outside[0]]} is not in [0, 1]")
+    decisions = _mapped(name, numbers, columns["decision"], _decision) if "decision" in columns else decide(scores)
+    labels = _mapped(name, numbers, columns.get("label", blank), normalize_label)
+    attacks = [UNKNOWN if label == "bonafide" else a.strip() or UNKNOWN for a, label in zip(columns.get("attack", blank), labels)]
+    paths = [p.strip() or UNKNOWN for p in columns.get("path", blank)]
+    return ScoreTable(ids, paths, scores, p_spoof, decisions, labels, attacks, {k: columns[k] for k in extra})
+
+
+def _check_unique_ids(name: str, ids: list[str], numbers: list[int]) -> None:
+    """A ScoreTableError at the line of the first repeated id."""
+    if len(set(ids)) == len(ids):
+        return
+    seen: set[str] = set()
+    for id_, line in zip(ids, numbers):
+        if id_ in seen:
+            raise ScoreTableError(f"{name}:{line}: duplicate id {id_!r}")
+        seen.add(id_)
+
+
+def _numbers(name: str, numbers: list[int], column: str, cells: list[str]) -> np.ndarray:
+    """A numeric column; empty cells and "nan" are NaN (no score). Errors name the first bad line."""
+    try:
+        return np.array([c.strip() or "nan" for c in cells], dtype=np.float64)
+    except ValueError:
+        pass  # find the culprit cell by cell
+    values = []
+    for line, cell in zip(numbers, cells):
+        try:
+            values.append(float(cell.strip() or "nan"))
+        except ValueError:
+            raise ScoreTableError(f"{name}:{line}: {column} {cell.strip()!r} is not a number") from None
+    return np.array(values, dtype=np.float64)
+
+
+def _mapped(name: str, numbers: list[int], cells: list[str], convert: Callable[[str], str]) -> list[str]:
+    """``convert`` applied to each cell (once per distinct value); its ValueError names the first bad line."""
+    converted = {}
+    for value in dict.fromkeys(cells):  # distinct values, in order of first appearance
+        try:
+            converted[value] = convert(value)
+        except ValueError as exc:
+            raise ScoreTableError(f"{name}:{numbers[cells.index(value)]}: {exc}") from None
+    return [converted[c] for c in cells]
+
+
+def _decision(value: str) -> str:
+    value = value.strip().lower()
+    if value not in (*DECISIONS, UNKNOWN, ""):
+        raise ValueError(f"decision {value!r} is neither bonafide nor spoof")
+    return value or UNKNOWN
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def write_scores(table: ScoreTable, dest: str | Path | TextIO, fmt: str = "tsv") -> None:
+    """Write ``table`` to a file, "-" (stdout) or an open text stream, in one of FORMATS."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown score table format {fmt!r}; choose from {', '.join(FORMATS)}")
+    if fmt == "asvspoof2019":
+        unlabelled = sum(label == "unknown" for label in table.labels)
+        if unlabelled:
+            raise ScoreTableError(
+                f"{dest}: the asvspoof2019 format carries every trial's key, but {unlabelled} rows have no label; "
+                "write asvspoof2021 or asvspoof5 instead, or label the inputs"
+            )
+    with _opened_for_writing(dest) as out:
+        out.writelines(_LINES[fmt](table))
+
+
+@contextmanager
+def _opened_for_writing(dest: str | Path | TextIO) -> Iterator[TextIO]:
+    if not isinstance(dest, (str, Path)):
+        yield dest
+    elif str(dest) == "-":
+        yield sys.stdout
+        sys.stdout.flush()
+    else:
+        try:
+            with open(dest, "w", encoding="utf-8", newline="\n") as f:
+                yield f
+        except OSError as exc:
+            raise ScoreTableError(f"{dest}: cannot write ({exc.strerror or exc})") from None
+
+
+def _num(x: float) -> str:
+    """A float written so that reading it back gives the same float; NaN as "nan"."""
+    return repr(float(x))
+
+
+def _cell(text: str) -> str:
+    """A TSV cell of free text: tabs and line breaks (say, in an error message) become spaces."""
+    return text.replace("\t", " ").replace("\r", " ").replace("\n", " ")
+
+
+def _tsv_lines(t: ScoreTable) -> Iterator[str]:
+    yield from (f"# {_cell(c)}\n" for c in t.comments)
+    yield "\t".join(map(_cell, [*COLUMNS, *t.extra])) + "\n"
+    free_text = [[_cell(v) for v in column] for column in (t.paths, *t.extra.values())]
+    columns = [t.ids, free_text[0], map(_num, t.scores), map(_num, t.p_spoof), t.decisions, t.labels, t.attacks, *free_text[1:]]
+    for cells in zip(*columns):
+        yield "\t".join(cells) + "\n"
+
+
+def _jsonl_lines(t: ScoreTable) -> Iterator[str]:
+    def number(x: float) -> float | None:
+        return None if np.isnan(x) else float(x)
+
+    for i in range(len(t)):
+        row = {"id": t.ids[i], "path": t.paths[i], "score": number(t.scores[i]), "p_spoof": number(t.p_spoof[i]),
+               "decision": t.decisions[i], "label": t.labels[i], "attack": t.attacks[i]}
+        yield json.dumps({**row, **{k: v[i] for k, v in t.extra.items()}}) + "\n"
+
+
+def _asvspoof2019_lines(t: ScoreTable) -> Iterator[str]:
+    for i in range(len(t)):
+        yield f"{t.ids[i]} {t.attacks[i]} {t.labels[i]} {_num(t.scores[i])}\n"
+
+
+def _asvspoof2021_lines(t: ScoreTable) -> Iterator[str]:
+    for i in range(len(t)):
+        yield f"{t.ids[i]} {_num(t.scores[i])}\n"
+
+
+def _asvspoof5_lines(t: ScoreTable) -> Iterator[str]:
+    yield f"{_ASV5_ID}\t{_ASV5_SCORE}\n"
+    for i in range(len(t)):
+        yield f"{t.ids[i]}\t{_num(t.scores[i])}\n"
+
+
+_LINES = {
+    "tsv": _tsv_lines,
+    "jsonl": _jsonl_lines,
+    "asvspoof2019": _asvspoof2019_lines,
+    "asvspoof2021": _asvspoof2021_lines,
+    "asvspoof5": _asvspoof5_lines,
+}
+
+
+# --------------------------------------------------------------------------- labels from a key
+
+
+def utterance_name(id_: str) -> str:
+    """The part of an id that keys match on: its last path component, without an audio suffix."""
+    name = PurePosixPath(id_)
+    return name.stem if name.suffix.lower() in AUDIO_SUFFIXES else name.name
+
+
+def apply_key(table: ScoreTable, key_path: str | Path, subset: str = "all") -> ScoreTable:
+    """``table`` with labels and attacks from a protocol, key, meta.csv or manifest.
+
+    A row matches a key entry with the same id, else one with the same utterance name (the id's
+    last path component, without an audio suffix). Rows the key does not list keep their label.
+    """
+    entries = read_labels(Path(key_path), subset)
+    by_name: dict[str, tuple[str, str] | None] = {}
+    for id_, entry in entries.items():
+        name = utterance_name(id_)
+        by_name[name] = None if name in by_name else entry  # None: two entries share the name
+    labels, attacks, matched = list(table.labels), list(table.attacks), 0
+    for i, id_ in enumerate(table.ids):
+        name = utterance_name(id_)
+        entry = entries.get(id_) or by_name.get(name)
+        if entry is None and name in by_name:
+            raise ScoreTableError(f"{key_path}: several entries are named {name!r}; cannot tell which is {id_!r}")
+        if entry is not None:
+            labels[i], attacks[i] = entry
+            matched += 1
+    if not matched:
+        raise ScoreTableError(f"{key_path}: none of the {len(table)} ids of {table.source} is listed (e.g. {table.ids[0]!r})")
+    return replace(table, labels=labels, attacks=attacks)

@@ -1,0 +1,233 @@
+"""Model files -> per-recording scores, from audio or from a feature file.
+
+Each recording is cut into segments as its model's front-end was trained (the front-end is
+rebuilt from the model file), segments are batched across files through each model, and a
+recording's probability of spoof is the mean over its segments (the ensemble paper's eq. 1);
+several models are fused by the mean of their probabilities (eq. 2). The per-segment timeline
+is that of the first model's segmentation, averaged over the models that share it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from adfd_core import audio
+from adfd_core.corpus import Utterance
+from adfd_core.errors import AdfdError
+from adfd_core.pipeline import FeaturePipeline, Observer, Silent
+from adfd_core.provenance import digest
+
+if TYPE_CHECKING:
+    import torch
+
+    from adfd_core.modelfile import ModelFile
+    from adfd_core.scoretable import ScoreTable
+    from adfd_core.store import StoredUtterance
+
+DEFAULT_MODEL_PACKAGE = "adfd_core.default_model"
+
+
+class ScoringError(AdfdError):
+    """Models that cannot score these inputs (no such model, no matching feature, nothing to score)."""
+
+
+def default_model_paths() -> list[Path]:
+    """The bundled default ensemble's model files (see the model card in the README and `adfd info`)."""
+    folder = resources.files(DEFAULT_MODEL_PACKAGE)
+    paths = sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".safetensors"))
+    if not paths:
+        raise ScoringError(f"the bundled default model is missing from {folder}; reinstall adfd or pass -m MODEL")
+    return paths
+
+
+@dataclass
+class LoadedModel:
+    """One model ready to score: the module on its device, what its file says, and its front-end's key."""
+
+    path: Path
+    module: "torch.nn.Module"
+    info: "ModelFile"
+    frontend_key: str  # equal for models whose front-ends give identical rows
+
+    @property
+    def sha256(self) -> str:
+        return audio.file_sha256(self.path)
+
+
+def frontend_key(spec: dict) -> str:
+    """A digest of a front-end spec, ignoring the informational row_shape."""
+    return digest({k: v for k, v in spec.items() if k != "row_shape"})[:16]
+
+
+def load_models(paths: Sequence[Path], device: "torch.device") -> list[LoadedModel]:
+    """Load each model file onto ``device`` in eval mode; only segment models score for now."""
+    from adfd_core.modelfile import load_model
+    from adfd_core.models.registry import entry
+
+    models = []
+    for path in paths:
+        module, info = load_model(path, device=str(device))
+        if entry(info.name).input_kind != "segments":
+            raise ScoringError(f"{path}: {info.name} takes {entry(info.name).input_kind} input, which `score` cannot feed yet")
+        models.append(LoadedModel(Path(path), module.eval(), info, frontend_key(info.frontend)))
+    return models
+
+
+@dataclass
+class RecordingScore:
+    """One recording's outcome: p_spoof (NaN when it failed), its timeline, or why it failed."""
+
+    utt: Utterance
+    p_spoof: float = math.nan
+    segments: list[tuple[float, float, float]] = field(default_factory=list)  # (start s, end s, p_spoof)
+    error: str | None = None
+
+
+class _Accumulator:
+    """Per recording and model, the segment probabilities of spoof as they arrive; fused at the end."""
+
+    def __init__(self, models: Sequence[LoadedModel]):
+        self.models = models
+        self.timeline_key = models[0].frontend_key
+        self.timeline_models = [i for i, m in enumerate(models) if m.frontend_key == self.timeline_key]
+
+    def fuse(self, utt: Utterance, n_samples: int, probs: dict[int, list[np.ndarray]]) -> RecordingScore:
+        """eq. 1 per model, eq. 2 across models; the timeline from the first model's segments."""
+        per_model = {i: np.concatenate(probs[i]) for i in range(len(self.models))}
+        p = float(np.mean([per_model[i].mean() for i in per_model]))
+        segment_samples = self.models[0].info.frontend["params"]["segment_seconds"] * audio.TARGET_SR
+        spans = audio.segment_spans(n_samples, round(segment_samples))
+        timeline = np.mean([per_model[i] for i in self.timeline_models], axis=0)
+        sr = audio.TARGET_SR
+        return RecordingScore(utt, p, [(a / sr, b / sr, float(q)) for (a, b), q in zip(spans, timeline)])
+
+
+class _ScoringSink:
+    """A RowSink for FeaturePipeline: runs the models over rows in batches across recordings."""
+
+    def __init__(self, models: Sequence[LoadedModel], device: "torch.device", batch_size: int):
+        self.models, self.device, self.batch_size = models, device, batch_size
+        self.acc = _Accumulator(models)
+        self.slot = 0  # the open recording
+        self.pending: dict[str, list[tuple[int, np.ndarray]]] = {}
+        self.probs: dict[int, dict[int, list[np.ndarray]]] = {}
+        self.ended: list[tuple[int, "StoredUtterance"]] = []
+        self.samples: dict[int, int] = {}
+        self.done: dict[str, RecordingScore] = {}
+
+    def add_rows(self, key: str, rows: np.ndarray) -> None:
+        self.pending.setdefault(key, []).append((self.slot, rows))
+        if sum(len(r) for _, r in self.pending[key]) >= self.batch_size:
+            self._run(key)
+
+    def end_utterance(self, stored: "StoredUtterance") -> None:
+        self.ended.append((self.slot, stored))
+        self.samples[self.slot] = round(stored.duration_s * audio.TARGET_SR)
+        self.slot += 1
+
+    def discard_utterance(self) -> None:
+        for key in self.pending:
+            self.pending[key] = [(s, r) for s, r in self.pending[key] if s != self.slot]
+        self.probs.pop(self.slot, None)
+
+    def add_failure(self, utt_id: str, path: str, reason: str) -> None:
+        pass  # the pipeline's own list of failures is read after the run
+
+    def commit(self) -> None:
+        for key in list(self.pending):
+            self._run(key)
+        for slot, stored in self.ended:
+            self.done[stored.utterance.id] = self.acc.fuse(stored.utterance, self.samples.pop(slot), self.probs.pop(slot))
+        self.ended.clear()
+
+    def _run(self, key: str) -> None:
+        import torch
+
+        batch, self.pending[key] = self.pending[key], []
+        if not batch:
+            return
+        x = torch.from_numpy(np.concatenate([r for _, r in batch])).to(self.device)
+        bounds = np.cumsum([len(r) for _, r in batch])[:-1]
+        for i, model in enumerate(self.models):
+            if model.frontend_key != key:
+                continue
+            with torch.inference_mode():
+                p_spoof = model.module(x).float().softmax(dim=1)[:, 0].cpu().numpy()
+            for (slot, _), part in zip(batch, np.split(p_spoof, bounds)):
+                self.probs.setdefault(slot, {}).setdefault(i, []).append(part)
+
+
+def score_audio(
+    utterances: Sequence[Utterance],
+    models: Sequence[LoadedModel],
+    device: "torch.device",
+    batch_size: int = 64,
+    jobs: int = 1,
+    observer: Observer | None = None,
+) -> list[RecordingScore]:
+    """Score recordings from their audio, in input order; failures come back with ``error`` set."""
+    from adfd_core.frontends import from_spec
+
+    frontends = {}
+    for m in models:
+        frontends.setdefault(m.frontend_key, from_spec(m.info.frontend).to(device).eval())
+    sink = _ScoringSink(models, device, batch_size)
+    observer = observer or Silent()
+    observer.start(len(utterances), 0)
+    pipeline = FeaturePipeline(frontends, device, sink, batch_size, jobs, observer)
+    pipeline.run(utterances)
+    failed = {utt_id: reason for utt_id, _, reason in pipeline.failures}
+    return [sink.done.get(u.id) or RecordingScore(u, error=failed.get(u.id, "not scored")) for u in utterances]
+
+
+def score_features(path: Path, models: Sequence[LoadedModel], device: "torch.device", batch_size: int = 256) -> list[RecordingScore]:
+    """Score every recording of a feature file from its stored rows; each model needs a feature made
+    with exactly its front-end spec."""
+    from adfd_core.store import FeatureFile
+
+    with FeatureFile(path) as ff:
+        by_key = {frontend_key(f.spec): name for name, f in ff.features.items() if not f.whole_utterance}
+        missing = [m for m in models if m.frontend_key not in by_key]
+        if missing:
+            m = missing[0]
+            raise ScoringError(
+                f"{path}: holds no feature made with {m.path}'s front-end ({m.info.frontend['name']} with its parameters); "
+                f"featurize with -f {m.info.frontend['name']} or score the audio"
+            )
+        stored = ff.utterances()
+        sink = _ScoringSink(models, device, batch_size)
+        for index, s in enumerate(stored):
+            for key in {m.frontend_key for m in models}:
+                sink.add_rows(key, ff.rows(by_key[key], index))
+            sink.end_utterance(s)
+            if index % 64 == 63:
+                sink.commit()
+        sink.commit()
+    return [sink.done[s.utterance.id] for s in stored]
+
+
+def to_table(results: Sequence[RecordingScore], models: Sequence[LoadedModel], segments: bool = False,
+             command: list[str] | None = None) -> "ScoreTable":
+    """The score table of ``results``: log-odds score, p_spoof, decision, labels; ``error`` for failures;
+    ``segments`` ("start-end:p_spoof;...") with ``segments=True``; provenance comments."""
+    from adfd_core.scoretable import ScoreTable, log_odds, provenance_comments
+
+    p = np.array([r.p_spoof for r in results], dtype=np.float64)
+    scores = log_odds(p)
+    extra: dict[str, list[str]] = {}
+    if any(r.error for r in results):
+        extra["error"] = [r.error or "" for r in results]
+    if segments:
+        extra["segments"] = [";".join(f"{a:.2f}-{b:.2f}:{q:.4f}" for a, b, q in r.segments) for r in results]
+    comments = provenance_comments(command=command, models=[{"path": str(m.path), "model": m.info.name, "sha256": m.sha256} for m in models])
+    return ScoreTable.build(
+        [r.utt.id for r in results], scores, p_spoof=p, paths=[str(r.utt.path) for r in results],
+        labels=[r.utt.label for r in results], attacks=[r.utt.attack for r in results], extra=extra, comments=comments,
+    )

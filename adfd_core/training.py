@@ -1,0 +1,400 @@
+"""The training loop: feature rows -> a model file.
+
+Adam (optionally with cosine annealing), cross-entropy on class-balanced batches, validation at
+the recording level after every epoch (the mean of its segments' probabilities, the ensemble
+paper's eq. 1: AUC and EER), early stopping on validation AUC, and the best epoch's weights
+saved as a self-describing model file. bf16 autocast on CUDA. After every epoch the whole state
+(weights, optimizer, RNG, history) goes to a checkpoint beside the output, so ``resume`` goes on
+from the last finished epoch and, on CPU, ends with the weights an uninterrupted run ends with.
+
+Several processes (``torchrun --nproc_per_node N``) train with DistributedDataParallel: each
+takes its share of every epoch's batches; rank 0 validates, decides on stopping and writes files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from adfd_core.errors import AdfdError
+from adfd_core.trainset import BalancedEpochSampler, SegmentRows, check_compatible, choose_feature, input_statistics, load_rows
+
+log = logging.getLogger(__name__)
+
+
+class TrainError(AdfdError):
+    """Training cannot start or go on: bad options, a checkpoint in the way, or no usable validation set."""
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Everything that shapes a training run. overrides: ``--set key=value`` pairs for the model config."""
+
+    model: str
+    feature: str | None = None
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    cosine: bool = False
+    patience: int = 3
+    balanced: bool = True
+    seed: int = 0
+    device: str = "auto"
+    workers: int = 0
+    amp: bool = True
+    overrides: tuple[tuple[str, str], ...] = ()
+
+    def identity(self) -> dict[str, Any]:
+        """The options a resumed run must share with the interrupted one (not where or how fast it runs)."""
+        return {k: v for k, v in asdict(self).items() if k not in ("device", "workers", "epochs")}
+
+
+class TrainObserver(Protocol):
+    """Progress hooks; the command line shows them on stderr."""
+
+    def epoch_start(self, epoch: int, batches: int) -> None: ...
+    def batch_end(self, loss: float) -> None: ...
+    def epoch_end(self, record: Mapping[str, Any]) -> None: ...
+
+
+class _Silent:
+    def epoch_start(self, epoch: int, batches: int) -> None:
+        pass
+
+    def batch_end(self, loss: float) -> None:
+        pass
+
+    def epoch_end(self, record: Mapping[str, Any]) -> None:
+        pass
+
+
+@dataclass
+class TrainResult:
+    """Where the model went, and how the run went: per-epoch history, best epoch and its metrics."""
+
+    output: Path
+    log_path: Path
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int = 0
+    best: dict[str, float] = field(default_factory=dict)
+    stopped_early: bool = False
+
+
+def checkpoint_path(output: Path) -> Path:
+    """``cnn.safetensors`` -> ``cnn.ckpt.safetensors``: the resumable state of an unfinished run."""
+    return output.with_name(f"{_stem(output)}.ckpt.safetensors")
+
+
+def log_path(output: Path) -> Path:
+    """``cnn.safetensors`` -> ``cnn.train.json``: the training log beside the model file."""
+    return output.with_name(f"{_stem(output)}.train.json")
+
+
+def _stem(output: Path) -> str:
+    return output.name[: -len(".safetensors")] if output.name.endswith(".safetensors") else output.name
+
+
+# --------------------------------------------------------------------------- processes and devices
+
+
+@dataclass(frozen=True)
+class _Processes:
+    """This process's place in a torchrun job (rank 0 of 1 when run alone)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _processes() -> _Processes:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return _Processes()
+    return _Processes(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def _device(name: str, procs: _Processes) -> torch.device:
+    from adfd_core.devices import resolve_device
+
+    device = resolve_device(name)
+    if device.type == "cuda" and procs.world > 1:
+        device = torch.device("cuda", procs.local_rank)
+        torch.cuda.set_device(device)
+    return device
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _datasets(train_path: Path, val_path: Path | None, options: TrainOptions, default_feature: str | None) -> tuple[SegmentRows, SegmentRows]:
+    feature = choose_feature(train_path, options.feature, default_feature)
+    train = load_rows(train_path, feature)
+    if val_path is None:
+        return _hold_out(train_path, train, options.seed)
+    val = load_rows(val_path, choose_feature(val_path, feature, None))
+    check_compatible(train, val)
+    return train, val
+
+
+def _hold_out(path: Path, rows: SegmentRows, seed: int, fraction: float = 0.1) -> tuple[SegmentRows, SegmentRows]:
+    """Without --val: a group-disjoint tenth of the training utterances validates."""
+    from adfd_core.splits import split_utterances
+    from adfd_core.store import FeatureFile
+
+    with FeatureFile(path) as ff:
+        utts = [s.utterance for s in ff.utterances() if s.utterance.label != "unknown"]
+    val_ids = {u.id for u in split_utterances(utts, val=fraction, test=0.0, seed=seed)["val"]}
+    in_val = torch.tensor([utt_id in val_ids for utt_id in rows.utt_ids])
+    val = rows.subset(in_val)
+    if len(set(val.y.tolist())) < 2:
+        raise TrainError(f"{path}: the held-out tenth has only one class; give a validation file with --val")
+    log.info("no --val: validating on %d held-out utterances of %s (grouped by utterance group)", len(val.utt_ids), path)
+    return rows.subset(~in_val), val
+
+
+# --------------------------------------------------------------------------- model
+
+
+def _model(options: TrainOptions, train: SegmentRows):
+    from adfd_core.models import registry
+
+    values: dict[str, Any] = dict(options.overrides)
+    config_fields = {f.name for f in fields(registry.entry(options.model).config_cls)}
+    fitted = {"input_shape": tuple(train.x.shape[1:])} if "input_shape" in config_fields else {}
+    config = registry.make_config(options.model, values, **fitted)
+    model = registry.build(options.model, config)
+    model.set_input_statistics(*input_statistics(train.x))
+    return model, config
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def recording_scores(model: torch.nn.Module, rows: SegmentRows, device: torch.device, batch_size: int, amp: bool) -> np.ndarray:
+    """Per recording, ln(P(bona fide) / P(spoof)) of the mean segment probability: (n_utterances,) float64."""
+    model.eval()
+    p_bona = torch.empty(len(rows), dtype=torch.float64)
+    with torch.inference_mode(), _autocast(device, amp):
+        for start in range(0, len(rows), batch_size):
+            x = rows.x[start : start + batch_size].to(device, non_blocking=True)
+            p_bona[start : start + len(x)] = model(x).float().softmax(dim=1)[:, 1].double().cpu()
+    per_utt = torch.zeros(len(rows.utt_ids), dtype=torch.float64).index_add_(0, rows.utt, p_bona)
+    per_utt /= torch.bincount(rows.utt, minlength=len(rows.utt_ids)).double()
+    p = per_utt.clamp(1e-12, 1 - 1e-12).numpy()
+    return np.log(p) - np.log1p(-p)
+
+
+def validation_metrics(scores: np.ndarray, rows: SegmentRows) -> dict[str, float]:
+    """AUC and EER (%) of recording scores against the recordings' labels."""
+    from adfd_core import metrics
+
+    labels = torch.zeros(len(rows.utt_ids), dtype=torch.int64).scatter_(0, rows.utt, rows.y).numpy()  # one label per recording
+    bona, spoof = scores[labels == 1], scores[labels == 0]
+    eer, threshold = metrics.eer(bona, spoof)
+    return {"val_auc": float(metrics.auc(bona, spoof)), "val_eer": 100.0 * float(eer), "val_eer_threshold": float(threshold)}
+
+
+def _autocast(device: torch.device, amp: bool):
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp and device.type == "cuda")
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+class _Run:
+    """One training run's state; the pieces a checkpoint saves and restores."""
+
+    def __init__(self, options: TrainOptions, train: SegmentRows, val: SegmentRows, procs: _Processes, device: torch.device):
+        self.options, self.train_rows, self.val_rows, self.procs, self.device = options, train, val, procs, device
+        torch.manual_seed(options.seed)
+        self.model, self.config = _model(options, train)
+        self.model.to(device)
+        self.net = self.model
+        if procs.world > 1:
+            self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=options.lr, weight_decay=options.weight_decay)
+        self.scheduler = (
+            torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=options.epochs) if options.cosine else None
+        )
+        self.sampler = BalancedEpochSampler(train.y, options.batch_size, options.seed, options.balanced, procs.rank, procs.world)
+        self.epoch = 0  # epochs finished
+        self.history: list[dict[str, Any]] = []
+        self.best_state: dict[str, torch.Tensor] = {}
+        self.best_epoch, self.best_auc = 0, -math.inf
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+            "rng": torch.get_rng_state(),
+            "history": self.history,
+            "best_state": self.best_state,
+            "best_epoch": self.best_epoch,
+            "best_auc": self.best_auc,
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler:
+            self.scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        self.epoch, self.history = state["epoch"], state["history"]
+        self.best_state, self.best_epoch, self.best_auc = state["best_state"], state["best_epoch"], state["best_auc"]
+
+    def train_epoch(self, observer: TrainObserver) -> tuple[float, int]:
+        """One pass over this process's batches: (mean loss, samples seen by this process)."""
+        from torch.utils.data import DataLoader
+
+        self.sampler.set_epoch(self.epoch)
+        loader = DataLoader(
+            self.train_rows, batch_sampler=self.sampler, collate_fn=_as_batch, num_workers=self.options.workers,
+            pin_memory=self.device.type == "cuda",
+        )
+        self.net.train()
+        total, seen = 0.0, 0
+        observer.epoch_start(self.epoch + 1, len(self.sampler))
+        for x, y in loader:
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            with _autocast(self.device, self.options.amp):
+                loss = F.cross_entropy(self.net(x).float(), y)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            total += float(loss.detach()) * len(y)
+            seen += len(y)
+            observer.batch_end(float(loss.detach()))
+        if self.scheduler:
+            self.scheduler.step()
+        return total / max(seen, 1), seen
+
+    def validate(self) -> dict[str, float]:
+        scores = recording_scores(self.model, self.val_rows, self.device, self.options.batch_size * 2, self.options.amp)
+        return validation_metrics(scores, self.val_rows)
+
+
+def _as_batch(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    return batch  # SegmentRows.__getitems__ already returns a stacked batch
+
+
+def train(
+    train_path: Path,
+    val_path: Path | None,
+    output: Path,
+    options: TrainOptions,
+    resume: bool = False,
+    force: bool = False,
+    command: list[str] | None = None,
+    observer: TrainObserver | None = None,
+) -> TrainResult:
+    """Train ``options.model`` on ``train_path`` and write the best epoch to ``output``; see the module docstring."""
+    from adfd_core.checkpoint import load_checkpoint, save_checkpoint
+    from adfd_core.models import registry
+
+    observer = observer or _Silent()
+    output = Path(output)
+    ckpt = checkpoint_path(output)
+    if ckpt.exists() and not (resume or force):
+        raise TrainError(f"{ckpt}: an interrupted run's checkpoint is in the way; add --resume to go on with it, or --force to start over")
+    if resume and not ckpt.exists():
+        raise TrainError(f"{ckpt}: no checkpoint to resume from")
+    if output.exists() and not (force or resume):
+        raise TrainError(f"{output}: exists; use --force to overwrite it")
+    procs = _processes()
+    if procs.world > 1 and not torch.distributed.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() and options.device != "cpu" else "gloo"
+        torch.distributed.init_process_group(backend)
+    try:
+        device = _device(options.device, procs)
+        train_rows, val_rows = _datasets(train_path, val_path, options, registry.entry(options.model).default_feature)
+        run = _Run(options, train_rows, val_rows, procs, device)
+        identity = {"options": options.identity(), "train": train_rows.sha256, "val": val_rows.sha256}
+        if resume:
+            state = load_checkpoint(ckpt)
+            if state.get("identity") != json.loads(json.dumps(identity)):
+                raise TrainError(f"{ckpt}: was made with other options or feature files; use --force to start over")
+            run.restore(state["run"])
+            log.info("resuming after epoch %d of %d", run.epoch, options.epochs)
+        result = TrainResult(output, log_path(output))
+        _loop(run, result, identity, ckpt, observer, save_checkpoint)
+        if procs.main:
+            _write_outputs(run, result, train_rows, val_rows, command)
+            ckpt.unlink(missing_ok=True)
+        return result
+    finally:
+        if procs.world > 1 and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+def _loop(run: _Run, result: TrainResult, identity: dict, ckpt: Path, observer: TrainObserver, save_checkpoint) -> None:
+    """Epochs until the last or until validation AUC has not improved for ``patience`` epochs; fills ``result``."""
+    opts, procs = run.options, run.procs
+    stopped = False
+    while run.epoch < opts.epochs and not stopped:
+        start = time.perf_counter()
+        loss, seen = run.train_epoch(observer)
+        seconds = time.perf_counter() - start
+        run.epoch += 1
+        stop = torch.zeros(1, device=run.device)  # rank 0's decision, broadcast to the others
+        if procs.main:
+            record = {"epoch": run.epoch, "train_loss": loss, "lr": run.optimizer.param_groups[0]["lr"],
+                      "train_seconds": seconds, "train_samples_per_s": seen * procs.world / seconds, **run.validate()}
+            if record["val_auc"] > run.best_auc or not run.best_state:
+                run.best_auc, run.best_epoch = record["val_auc"], run.epoch
+                run.best_state = {k: v.detach().cpu().clone() for k, v in run.model.state_dict().items()}
+            record["best_epoch"] = run.best_epoch
+            run.history.append(record)
+            stop[0] = float(run.epoch - run.best_epoch >= opts.patience)
+            save_checkpoint(ckpt, {"identity": identity, "run": run.state()})
+            observer.epoch_end(record)
+        if procs.world > 1:
+            torch.distributed.broadcast(stop, src=0)
+        stopped = bool(stop[0])
+    best = next((r for r in run.history if r["epoch"] == run.best_epoch), {})
+    result.history, result.best_epoch = run.history, run.best_epoch
+    result.best = {k: best[k] for k in ("val_auc", "val_eer") if k in best}
+    result.stopped_early = stopped and run.epoch < opts.epochs
+
+
+def _write_outputs(run: _Run, result: TrainResult, train: SegmentRows, val: SegmentRows, command: list[str] | None) -> None:
+    """The best epoch's model file and the JSON training log."""
+    from adfd_core.modelfile import ModelFile, save_model
+    from adfd_core.models.registry import config_to_dict
+    from adfd_core.provenance import provenance
+
+    run.model.load_state_dict(run.best_state)
+    summary = {
+        **provenance(command),
+        "train": train.summary(),
+        "val": val.summary(),
+        "options": asdict(run.options),
+        "config": config_to_dict(run.config),
+        "epochs_run": run.epoch,
+        "best_epoch": result.best_epoch,
+        **result.best,
+        "stopped_early": result.stopped_early,
+        "processes": run.procs.world,
+        "device": str(run.device),
+        "amp": "bf16" if run.options.amp and run.device.type == "cuda" else "off",
+    }
+    info = ModelFile(name=run.options.model, config=run.config, frontend=train.spec, training=summary, calibration=None, extra={})
+    save_model(result.output, run.model.cpu(), info)
+    result.log_path.write_text(json.dumps({**summary, "history": result.history}, indent=2, default=str) + "\n")

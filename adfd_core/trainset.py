@@ -1,0 +1,181 @@
+"""Training data from feature files: the feature a model takes, its rows in memory, input
+statistics, and the class-balanced epoch sampler.
+
+The corpora are about 9 spoof to 1 bona fide; the sampler draws each epoch's rows with
+replacement, every class equally likely, from a generator seeded by (seed, epoch) alone, so an
+epoch is the same whether a run was interrupted before it or not, on any number of processes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from adfd_core.errors import AdfdError
+from adfd_core.store import LABEL_INDEX, FeatureFile
+
+SPOOF, BONAFIDE = LABEL_INDEX["spoof"], LABEL_INDEX["bonafide"]
+
+
+class TrainDataError(AdfdError):
+    """A feature file that cannot train or validate this model: wrong feature, shape or labels."""
+
+
+def choose_feature(path: Path, requested: str | None, default: str | None) -> str:
+    """The segment feature to train on: ``requested``, else the file's only segment feature, else ``default``."""
+    with FeatureFile(path) as ff:
+        segment_features = [n for n, f in ff.features.items() if not f.whole_utterance]
+    if requested is not None:
+        if requested not in segment_features:
+            raise TrainDataError(f"{path}: has no segment feature {requested!r} (it holds: {', '.join(segment_features) or 'none'})")
+        return requested
+    if len(segment_features) == 1:
+        return segment_features[0]
+    if default in segment_features:
+        return default
+    raise TrainDataError(
+        f"{path}: holds several features ({', '.join(segment_features) or 'none'}); choose one with --feature"
+    )
+
+
+@dataclass
+class SegmentRows:
+    """Every labelled segment row of one feature, in memory.
+
+    x: (N, C, F, T) float32; y: (N,) int64 class (0 spoof, 1 bona fide); utt: (N,) int64 index
+    into ``utt_ids``; spec: the front-end spec the rows were made with; sha256: the file's hash.
+    """
+
+    path: Path
+    feature: str
+    spec: dict
+    x: torch.Tensor
+    y: torch.Tensor
+    utt: torch.Tensor
+    utt_ids: list[str]
+    utt_attacks: list[str]
+    sha256: str
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def summary(self) -> dict:
+        """What the training record says about this file."""
+        counts = Counter(int(c) for c in self.y.tolist())
+        return {
+            "path": str(self.path),
+            "sha256": self.sha256,
+            "feature": self.feature,
+            "utterances": len(self.utt_ids),
+            "segments": len(self),
+            "bonafide_segments": counts.get(BONAFIDE, 0),
+            "spoof_segments": counts.get(SPOOF, 0),
+        }
+
+    def subset(self, keep_utt: torch.Tensor) -> "SegmentRows":
+        """The rows of the utterances where ``keep_utt`` (n_utterances,) bool is true, renumbered."""
+        new_index = torch.cumsum(keep_utt.long(), 0) - 1
+        rows = keep_utt[self.utt]
+        kept = keep_utt.nonzero().flatten().tolist()
+        return SegmentRows(
+            self.path, self.feature, self.spec, self.x[rows], self.y[rows], new_index[self.utt[rows]],
+            [self.utt_ids[i] for i in kept], [self.utt_attacks[i] for i in kept], self.sha256,
+        )
+
+    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """A batch (x (B, C, F, T), y (B,)) for a torch DataLoader with a batch sampler."""
+        idx = torch.as_tensor(indices)
+        return self.x[idx], self.y[idx]
+
+
+def load_rows(path: Path, feature: str) -> SegmentRows:
+    """The labelled rows of ``feature`` (utterances labelled unknown are left out); refuses a file
+    without both classes."""
+    from adfd_core.audio import file_sha256
+
+    with FeatureFile(path) as ff:
+        info = ff.feature(feature)
+        if info.whole_utterance:
+            raise TrainDataError(f"{path}: feature {feature!r} holds whole waveforms, not segment rows")
+        labels = ff.column("label")
+        ids, attacks = ff.column("id"), ff.column("attack")
+        starts, counts = ff.extent(feature)
+        keep = [i for i, label in enumerate(labels) if label != "unknown"]
+        data = ff.all_rows(feature)  # one read; the labelled rows are gathered below
+    classes = Counter(labels[i] for i in keep)
+    if classes["bonafide"] == 0 or classes["spoof"] == 0:
+        raise TrainDataError(
+            f"{path}: needs both bona fide and spoof utterances to train or validate on; it has "
+            f"{classes['bonafide']} bona fide, {classes['spoof']} spoof ({len(labels) - len(keep)} unlabelled)"
+        )
+    rows = np.concatenate([np.arange(starts[i], starts[i] + counts[i]) for i in keep])
+    utt = np.repeat(np.arange(len(keep)), counts[keep])
+    y = np.repeat([LABEL_INDEX[labels[i]] for i in keep], counts[keep])
+    return SegmentRows(
+        path=Path(path),
+        feature=feature,
+        spec=info.spec,
+        x=torch.from_numpy(np.ascontiguousarray(data[rows])),
+        y=torch.from_numpy(y.astype(np.int64)),
+        utt=torch.from_numpy(utt.astype(np.int64)),
+        utt_ids=[ids[i] for i in keep],
+        utt_attacks=[attacks[i] for i in keep],
+        sha256=file_sha256(path),
+    )
+
+
+def check_compatible(train: SegmentRows, val: SegmentRows) -> None:
+    """Refuse a validation file whose rows were made by another front-end or with other parameters."""
+    strip = lambda spec: {k: v for k, v in spec.items() if k != "row_shape"}  # noqa: E731
+    if strip(train.spec) != strip(val.spec):
+        raise TrainDataError(
+            f"{val.path}: feature {val.feature!r} was made with another front-end spec than {train.path}'s "
+            f"({val.spec.get('name')} v{val.spec.get('version')} vs {train.spec.get('name')} v{train.spec.get('version')}, "
+            "or other parameters); featurize both with the same --feature"
+        )
+
+
+def input_statistics(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-element mean and standard deviation over the rows: two (C, F, T) float32 tensors."""
+    mean = x.mean(dim=0, dtype=torch.float64)
+    std = x.double().var(dim=0, unbiased=False).sqrt().clamp_min(1e-6)
+    return mean.float(), std.float()
+
+
+class BalancedEpochSampler:
+    """Batches of row indices for one process of ``world`` (see the module docstring).
+
+    balanced=False draws a plain permutation instead. Each epoch has len(labels) rows in all,
+    cut to a multiple of world and shared out rank::world.
+    """
+
+    def __init__(self, labels: torch.Tensor, batch_size: int, seed: int, balanced: bool = True, rank: int = 0, world: int = 1):
+        self.labels, self.batch_size, self.seed = labels, batch_size, seed
+        self.balanced, self.rank, self.world = balanced, rank, world
+        self.epoch = 0
+        counts = torch.bincount(labels, minlength=2).double()
+        self.weights = (1.0 / counts.clamp_min(1))[labels]
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _order(self) -> torch.Tensor:
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        n = len(self.labels)
+        if self.balanced:
+            return torch.multinomial(self.weights, n, replacement=True, generator=g)
+        return torch.randperm(n, generator=g)
+
+    def __iter__(self):
+        order = self._order()
+        mine = order[: len(order) - len(order) % self.world][self.rank :: self.world]
+        for start in range(0, len(mine), self.batch_size):
+            yield mine[start : start + self.batch_size].tolist()
+
+    def __len__(self) -> int:
+        per_rank = len(self.labels) // self.world
+        return -(-per_rank // self.batch_size)

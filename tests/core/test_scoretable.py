@@ -1,0 +1,210 @@
+"""Score tables: round trips in every format, the ASVspoof formats, clear errors, labels from keys."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from adfd_core.errors import AdfdError
+from adfd_core.scoretable import (
+    FORMATS,
+    SCORE_LIMIT,
+    ScoreTable,
+    ScoreTableError,
+    apply_key,
+    decide,
+    log_odds,
+    read_scores,
+    spoof_probability,
+    write_scores,
+)
+
+
+def sample() -> ScoreTable:
+    """Labelled rows, a row that failed (NaN score, error text) and provenance comments."""
+    return ScoreTable.build(
+        ["LA_E_1", "LA_E_2", "LA_E_3", "LA_E_4"],
+        [2.5, -0.1, float("nan"), 1 / 3],
+        paths=["/a/LA_E_1.flac", "/a/LA_E_2.flac", "/a/LA_E_3.flac", "/a/LA_E_4.flac"],
+        labels=["bonafide", "spoof", "spoof", "bonafide"],
+        attacks=["-", "A07", "A10", "-"],
+        extra={"error": ["", "", "cannot decode: truncated", ""]},
+        comments=["adfd_version: 0.1.0", "model: cnn.v1 sha256=abc"],
+    )
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_build_derives_probability_and_decision_from_the_log_odds():
+    t = sample()
+    np.testing.assert_allclose(t.p_spoof[[0, 1, 3]], 1 / (1 + np.exp([2.5, -0.1, 1 / 3])))
+    assert math.isnan(t.p_spoof[2])
+    assert t.decisions == ["bonafide", "spoof", "-", "bonafide"]
+    assert decide(np.array([0.0, -1e-9])) == ["bonafide", "spoof"] and spoof_probability(np.array([0.0]))[0] == 0.5
+    np.testing.assert_allclose(log_odds([0.0, 0.2, 1.0, np.nan]), [SCORE_LIMIT, np.log(4), -SCORE_LIMIT, np.nan])
+    np.testing.assert_allclose(spoof_probability(log_odds([0.2, 0.7])), [0.2, 0.7])
+
+
+def test_tsv_round_trip_keeps_every_column_exactly(tmp_path):
+    t = sample()
+    path = tmp_path / "s.tsv"
+    write_scores(t, path)
+    lines = path.read_text().splitlines()
+    assert lines[:3] == ["# adfd_version: 0.1.0", "# model: cnn.v1 sha256=abc", "id\tpath\tscore\tp_spoof\tdecision\tlabel\tattack\terror"]
+    back = read_scores(path)
+    for column in ("ids", "paths", "decisions", "labels", "attacks", "extra", "comments"):
+        assert getattr(back, column) == getattr(t, column), column
+    np.testing.assert_array_equal(back.scores, t.scores)  # exact, NaN included
+    np.testing.assert_array_equal(back.p_spoof, t.p_spoof)
+    assert back.source == str(path) and len(back.sha256) == 64
+
+
+def test_jsonl_round_trip(tmp_path):
+    t = sample()
+    write_scores(t, tmp_path / "s.jsonl", "jsonl")
+    back = read_scores(tmp_path / "s.jsonl")
+    for column in ("ids", "paths", "decisions", "labels", "attacks", "extra"):
+        assert getattr(back, column) == getattr(t, column), column
+    np.testing.assert_array_equal(back.scores, t.scores)
+    np.testing.assert_array_equal(back.p_spoof, t.p_spoof)
+
+
+@pytest.mark.parametrize("fmt, labelled", [("asvspoof2019", True), ("asvspoof2021", False), ("asvspoof5", False)])
+def test_asvspoof_round_trips_keep_ids_scores_and_what_the_format_holds(tmp_path, fmt, labelled):
+    t = sample()
+    path = tmp_path / f"s.{fmt}"
+    write_scores(t, path, fmt)
+    assert "#" not in path.read_text()  # the official scorers do not skip comments
+    back = read_scores(path)
+    assert back.ids == t.ids
+    np.testing.assert_array_equal(back.scores, t.scores)
+    assert back.labels == (t.labels if labelled else ["unknown"] * 4)
+    assert back.attacks == (t.attacks if labelled else ["-"] * 4)
+
+
+def test_every_format_writes_to_stdout_and_reads_from_stdin(capsys, monkeypatch):
+    for fmt in FORMATS:
+        write_scores(sample(), "-", fmt)
+        text = capsys.readouterr().out
+        monkeypatch.setattr("sys.stdin", io.StringIO(text))
+        back = read_scores("-")
+        assert back.ids == sample().ids and back.source == "<stdin>", fmt
+
+
+def test_reads_asvspoof2019_cm_scores(tmp_path):
+    path = write(tmp_path / "cm.txt", "LA_E_2834763 A11 spoof -3.2\nLA_E_8877452 - bonafide 4.1\n\nLA_E_6828287 A17 spoof 0.25\n")
+    t = read_scores(path)
+    assert t.ids == ["LA_E_2834763", "LA_E_8877452", "LA_E_6828287"]
+    np.testing.assert_array_equal(t.scores, [-3.2, 4.1, 0.25])
+    assert t.labels == ["spoof", "bonafide", "spoof"] and t.attacks == ["A11", "-", "A17"]
+    assert t.decisions == ["spoof", "bonafide", "bonafide"]
+
+
+def test_reads_asvspoof2021_and_asvspoof5_scores(tmp_path):
+    t = read_scores(write(tmp_path / "s21.txt", "LA_E_9332881 -2.1\nLA_E_5932896 3\n"))
+    assert t.ids == ["LA_E_9332881", "LA_E_5932896"] and t.labels == ["unknown", "unknown"]
+    np.testing.assert_array_equal(t.scores, [-2.1, 3.0])
+    t5 = read_scores(write(tmp_path / "s5.tsv", "filename\tcm-score\tcm-label\nE_000001\t0.01\tbonafide\nE_000002\t-2\tspoof\n"))
+    assert t5.ids == ["E_000001", "E_000002"] and t5.labels == ["bonafide", "spoof"]
+    np.testing.assert_array_equal(t5.scores, [0.01, -2.0])
+
+
+def test_a_partial_adfd_tsv_gets_defaults_and_comments_are_skipped(tmp_path):
+    t = read_scores(write(tmp_path / "s.tsv", "# made by hand\n\nID\tScore\tlabel\tnote\nx\t-1.5\tfake\thello\ny\tnan\t\t\n"))
+    assert t.comments == ["made by hand"] and t.ids == ["x", "y"]
+    assert t.labels == ["spoof", "unknown"] and t.paths == ["-", "-"] and t.decisions == ["spoof", "-"]
+    assert t.extra == {"note": ["hello", ""]}
+    assert t.p_spoof[0] == pytest.approx(1 / (1 + np.exp(-1.5)))
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("id\tscore\nx\t1\ny\tabc\n", r":3: score 'abc' is not a number"),
+        ("# c\nid\tscore\nx\t1\ny\t2\nx\t3\n", r":5: duplicate id 'x'"),
+        ("id\tscore\tlabel\nx\t1\n", r":2: expected 3 tab-separated fields \(as in the header\), found 2"),
+        ("LA_E_1 1.0\nLA_E_2 1.0 extra\n", r":2: expected 2 fields \(ID SCORE\), found 3"),
+        ("id\tscore\tlabel\nx\t1\tmaybe\n", r":2: unknown label 'maybe'"),
+        ("id\tscore\tp_spoof\nx\t1\t1.5\n", r":2: p_spoof 1.5 is not in \[0, 1\]"),
+        ("id\tscore\tdecision\nx\t1\tyes\n", r":2: decision 'yes' is neither"),
+        ("id\tscore\tscore\nx\t1\t2\n", r":1: column 'score' appears more than once"),
+        ("LA_E_1 A01 spoof 1\nLA_E_2 A01 spoof\n", r":2: expected 4 fields \(ID ATTACK KEY SCORE\), found 3"),
+        ("LA_E_1 1.0\nLA_E_2 one\n", r":2: score 'one' is not a number"),
+        ('{"id": "a", "score": 1}\n{"id": "b"\n', r":2: not JSON"),
+        ("just some words here now\n", r": unrecognised score table"),
+        ("# only a comment\n", r": no scores"),
+        ("id\tscore\n", r": no rows after the header"),
+    ],
+)
+def test_malformed_tables_name_the_file_and_line(tmp_path, text, message):
+    path = write(tmp_path / "bad.tsv", text)
+    with pytest.raises(ScoreTableError, match=str(path).replace(".", r"\.") + message):
+        read_scores(path)
+
+
+def test_unreadable_sources_are_clear_errors(tmp_path):
+    with pytest.raises(ScoreTableError, match="no such file"):
+        read_scores(tmp_path / "missing.tsv")
+    with pytest.raises(ScoreTableError, match="is a folder"):
+        read_scores(tmp_path)
+    (tmp_path / "bin.tsv").write_bytes(b"\xff\xfe\x00bad")
+    with pytest.raises(ScoreTableError, match="not a UTF-8 text file"):
+        read_scores(tmp_path / "bin.tsv")
+    assert issubclass(ScoreTableError, AdfdError)
+
+
+def test_asvspoof2019_output_refuses_unlabelled_rows(tmp_path):
+    t = ScoreTable.build(["a", "b"], [1.0, -1.0], labels=["spoof", "unknown"])
+    with pytest.raises(ScoreTableError, match="1 rows have no label"):
+        write_scores(t, tmp_path / "x.txt", "asvspoof2019")
+    assert not (tmp_path / "x.txt").exists()
+
+
+# --------------------------------------------------------------------------- keys
+
+
+def unlabelled(ids: list[str]) -> ScoreTable:
+    return ScoreTable.build(ids, np.arange(len(ids), dtype=float), source="s.tsv")
+
+
+def test_key_from_an_asvspoof2019_protocol_without_the_audio(tmp_path):
+    key = write(tmp_path / "ASVspoof2019.LA.cm.eval.trl.txt",
+                "LA_0039 LA_E_2834763 - A11 spoof\nLA_0014 LA_E_8877452 - - bonafide\n")
+    t = apply_key(unlabelled(["LA_E_8877452", "LA_E_2834763", "LA_E_0000000"]), key)
+    assert t.labels == ["bonafide", "spoof", "unknown"]  # rows the key does not list keep their label
+    assert t.attacks == ["-", "A11", "-"]
+
+
+def test_key_from_an_asvspoof2021_key_keeps_its_subset(tmp_path):
+    key = write(tmp_path / "trial_metadata.txt",
+                "LA_0007 LA_E_5932896 alaw ita_tx bonafide bonafide notrim eval\n"
+                "LA_0009 LA_E_9332881 alaw ita_tx A07 spoof notrim progress\n")
+    ids = ["LA_E_5932896", "LA_E_9332881"]
+    assert apply_key(unlabelled(ids), key, subset="eval").labels == ["bonafide", "unknown"]
+    assert apply_key(unlabelled(ids), key).labels == ["bonafide", "spoof"]
+
+
+def test_key_matches_in_the_wild_and_manifests_by_utterance_name(tmp_path):
+    itw = write(tmp_path / "meta.csv", "file,speaker,label\n0.wav,Alec Guinness,spoof\n4.wav,Christopher Hitchens,bona-fide\n")
+    assert apply_key(unlabelled(["4", "release_in_the_wild/0"]), itw).labels == ["bonafide", "spoof"]
+    manifest = write(tmp_path / "m.tsv", "path\tlabel\tattack\nbonafide/spk1/a.wav\tbonafide\t\nspoof/x/b.flac\tspoof\tx\n")
+    t = apply_key(unlabelled(["b", "bonafide/spk1/a"]), manifest)
+    assert t.labels == ["spoof", "bonafide"] and t.attacks == ["x", "-"]
+
+
+def test_key_errors(tmp_path):
+    key = write(tmp_path / "k.tsv", "path\tlabel\nreal/a.wav\tbonafide\nfake/a.wav\tspoof\n")
+    with pytest.raises(ScoreTableError, match=r"k\.tsv: several entries are named 'a'"):
+        apply_key(unlabelled(["a"]), key)
+    assert apply_key(unlabelled(["fake/a"]), key).labels == ["spoof"]  # the exact id still matches
+    with pytest.raises(ScoreTableError, match=r"k\.tsv: none of the 1 ids of s\.tsv is listed"):
+        apply_key(unlabelled(["zzz"]), key)
+    with pytest.raises(AdfdError, match="no such file"):
+        apply_key(unlabelled(["a"]), tmp_path / "missing.txt")
