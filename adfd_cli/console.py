@@ -26,3 +26,20 @@ def progress() -> Progress:
         disable=not err.is_terminal,
         transient=False,
     )
+
+
+class BarObserver:
+    """Feeds the core's per-recording progress hooks to a rich progress bar; failures go to stderr as they happen."""
+
+    def __init__(self, bar: Progress, description: str):
+        self._bar, self._description = bar, description
+        self._task = None
+
+    def start(self, total: int, already_done: int) -> None:
+        self._task = self._bar.add_task(self._description, total=total, completed=already_done)
+
+    def advance(self, n: int = 1) -> None:
+        self._bar.advance(self._task, n)
+
+    def failed(self, utt, reason: str) -> None:
+        self._bar.console.print(f"failed: {utt.path}: {reason}", markup=False, soft_wrap=True)

@@ -85,5 +85,5 @@ def run(argv: list[str] | None = None) -> None:
         print(f"adfd: internal error: {type(exc).__name__}: {exc} (rerun with ADFD_DEBUG=1 for the traceback)", file=sys.stderr)
         sys.exit(1)
     if code == EXIT_INTERRUPTED:  # typer reports Ctrl-C as this return value, not as an exception
-        print("adfd: interrupted; work committed so far is kept, rerun the same command to resume", file=sys.stderr)
+        print("adfd: interrupted; work committed so far is kept: rerun the same command to resume (train: add --resume)", file=sys.stderr)
     sys.exit(code if isinstance(code, int) else 0)

@@ -8,7 +8,6 @@ them, and joined back on load. Nothing in a checkpoint can run code when it is r
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -53,13 +52,11 @@ def _join(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write ``state`` to ``path`` atomically (a crash mid-write leaves the previous checkpoint)."""
-    from safetensors.torch import save_file
+    from adfd_core.safetensors_io import write_atomically
 
     tensors: dict[str, torch.Tensor] = {}
     skeleton = _split(state, "", tensors)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={"format": FORMAT, "state": json.dumps(skeleton)})
-    os.replace(tmp, path)
+    write_atomically(path, tensors, {"format": FORMAT, "state": json.dumps(skeleton)})
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

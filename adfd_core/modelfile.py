@@ -9,7 +9,6 @@ unpickles anything: a model file from a stranger holds tensors and text, not cod
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,13 +16,14 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from adfd_core.errors import AdfdError
 from adfd_core.models import registry
 from adfd_core.models.config import ModelError
 from adfd_core.models.weights import load_into, mismatch
 from adfd_core.provenance import provenance
+from adfd_core.safetensors_io import write_atomically
 
 FORMAT_NAME = "adfd-model"
 FORMAT_VERSION = "1"
@@ -64,13 +64,7 @@ def save_model(path: str | Path, model: torch.nn.Module, info: ModelFile) -> Pat
         raise ModelFileError(f"{path}: cannot save: the model does not fit {info.name} with this config: {problem}")
     metadata = _metadata(path, info)
     tensors = {key: value.detach().to("cpu", copy=True).contiguous() for key, value in state.items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        save_file(tensors, str(tmp), metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomically(path, tensors, metadata)
     return path
 
 
@@ -116,6 +110,20 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[to
         raise ModelFileError(f"{path}: tensors do not fit {info.name} with the stored config: {problem}")
     load_into(model, tensors)
     return model.to(device).eval(), info
+
+
+def describe_model(path: str | Path) -> dict[str, Any]:
+    """What a model file says, as plain data for `adfd info`: model, config, front-end, training summary."""
+    info = read_model_info(path)
+    return {
+        "path": str(path),
+        "model": info.name,
+        "config": registry.config_to_dict(info.config),
+        "frontend": info.frontend,
+        "training": info.training,
+        "calibration": info.calibration,
+        "extra": info.extra,
+    }
 
 
 def _metadata(path: Path, info: ModelFile) -> dict[str, str]:

@@ -47,6 +47,11 @@ def default_model_paths() -> list[Path]:
     return paths
 
 
+def default_model_card() -> str:
+    """The bundled default model's card (Markdown): what it was trained on, its measured EER, its limits."""
+    return resources.files(DEFAULT_MODEL_PACKAGE).joinpath("MODEL_CARD.md").read_text(encoding="utf-8")
+
+
 @dataclass
 class LoadedModel:
     """One model ready to score: the module on its device, what its file says, and its front-end's key."""
@@ -71,6 +76,8 @@ def load_models(paths: Sequence[Path], device: "torch.device") -> list[LoadedMod
     from adfd_core.modelfile import load_model
     from adfd_core.models.registry import entry
 
+    if not paths:
+        raise ScoringError("no model files to score with")
     models = []
     for path in paths:
         module, info = load_model(path, device=str(device))
@@ -88,6 +95,7 @@ class RecordingScore:
     p_spoof: float = math.nan
     segments: list[tuple[float, float, float]] = field(default_factory=list)  # (start s, end s, p_spoof)
     error: str | None = None
+    content_hash: str = ""  # sha256 of the audio file that was scored
 
 
 class _Accumulator:
@@ -98,7 +106,7 @@ class _Accumulator:
         self.timeline_key = models[0].frontend_key
         self.timeline_models = [i for i, m in enumerate(models) if m.frontend_key == self.timeline_key]
 
-    def fuse(self, utt: Utterance, n_samples: int, probs: dict[int, list[np.ndarray]]) -> RecordingScore:
+    def fuse(self, stored: "StoredUtterance", n_samples: int, probs: dict[int, list[np.ndarray]]) -> RecordingScore:
         """eq. 1 per model, eq. 2 across models; the timeline from the first model's segments."""
         per_model = {i: np.concatenate(probs[i]) for i in range(len(self.models))}
         p = float(np.mean([per_model[i].mean() for i in per_model]))
@@ -106,7 +114,8 @@ class _Accumulator:
         spans = audio.segment_spans(n_samples, round(segment_samples))
         timeline = np.mean([per_model[i] for i in self.timeline_models], axis=0)
         sr = audio.TARGET_SR
-        return RecordingScore(utt, p, [(a / sr, b / sr, float(q)) for (a, b), q in zip(spans, timeline)])
+        timeline_s = [(a / sr, b / sr, float(q)) for (a, b), q in zip(spans, timeline)]
+        return RecordingScore(stored.utterance, p, timeline_s, content_hash=stored.content_hash)
 
 
 class _ScoringSink:
@@ -144,7 +153,7 @@ class _ScoringSink:
         for key in list(self.pending):
             self._run(key)
         for slot, stored in self.ended:
-            self.done[stored.utterance.id] = self.acc.fuse(stored.utterance, self.samples.pop(slot), self.probs.pop(slot))
+            self.done[stored.utterance.id] = self.acc.fuse(stored, self.samples.pop(slot), self.probs.pop(slot))
         self.ended.clear()
 
     def _run(self, key: str) -> None:
@@ -189,7 +198,7 @@ def score_audio(
 
 def score_features(path: Path, models: Sequence[LoadedModel], device: "torch.device", batch_size: int = 256) -> list[RecordingScore]:
     """Score every recording of a feature file from its stored rows; each model needs a feature made
-    with exactly its front-end spec."""
+    with exactly its front-end spec. The inputs that featurize could not read come last, with their error."""
     from adfd_core.store import FeatureFile
 
     with FeatureFile(path) as ff:
@@ -202,6 +211,7 @@ def score_features(path: Path, models: Sequence[LoadedModel], device: "torch.dev
                 f"featurize with -f {m.info.frontend['name']} or score the audio"
             )
         stored = ff.utterances()
+        failed = [RecordingScore(Utterance(f["id"], Path(f["path"]), "unknown"), error=f["reason"]) for f in ff.failures()]
         sink = _ScoringSink(models, device, batch_size)
         for index, s in enumerate(stored):
             for key in {m.frontend_key for m in models}:
@@ -210,13 +220,14 @@ def score_features(path: Path, models: Sequence[LoadedModel], device: "torch.dev
             if index % 64 == 63:
                 sink.commit()
         sink.commit()
-    return [sink.done[s.utterance.id] for s in stored]
+    return [sink.done[s.utterance.id] for s in stored] + failed
 
 
 def to_table(results: Sequence[RecordingScore], models: Sequence[LoadedModel], segments: bool = False,
              command: list[str] | None = None) -> "ScoreTable":
     """The score table of ``results``: log-odds score, p_spoof, decision, labels; ``error`` for failures;
-    ``segments`` ("start-end:p_spoof;...") with ``segments=True``; provenance comments."""
+    ``segments`` ("start-end:p_spoof;...") with ``segments=True``; provenance comments, among them
+    ``inputs_sha256``, a digest of every recording's id and audio sha256."""
     from adfd_core.scoretable import ScoreTable, log_odds, provenance_comments
 
     p = np.array([r.p_spoof for r in results], dtype=np.float64)
@@ -226,7 +237,11 @@ def to_table(results: Sequence[RecordingScore], models: Sequence[LoadedModel], s
         extra["error"] = [r.error or "" for r in results]
     if segments:
         extra["segments"] = [";".join(f"{a:.2f}-{b:.2f}:{q:.4f}" for a, b, q in r.segments) for r in results]
-    comments = provenance_comments(command=command, models=[{"path": str(m.path), "model": m.info.name, "sha256": m.sha256} for m in models])
+    inputs = digest(sorted((r.utt.id, r.content_hash) for r in results))
+    comments = provenance_comments(
+        command=command, models=[{"path": str(m.path), "model": m.info.name, "sha256": m.sha256} for m in models],
+        inputs_sha256=inputs,
+    )
     return ScoreTable.build(
         [r.utt.id for r in results], scores, p_spoof=p, paths=[str(r.utt.path) for r in results],
         labels=[r.utt.label for r in results], attacks=[r.utt.attack for r in results], extra=extra, comments=comments,

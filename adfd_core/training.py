@@ -244,7 +244,6 @@ class _Run:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler else None,
-            "rng": torch.get_rng_state(),
             "history": self.history,
             "best_state": self.best_state,
             "best_epoch": self.best_epoch,
@@ -256,7 +255,6 @@ class _Run:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler:
             self.scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"])
         self.epoch, self.history = state["epoch"], state["history"]
         self.best_state, self.best_epoch, self.best_auc = state["best_state"], state["best_epoch"], state["best_auc"]
 
@@ -265,6 +263,9 @@ class _Run:
         from torch.utils.data import DataLoader
 
         self.sampler.set_epoch(self.epoch)
+        # Dropout draws from a stream fixed by (seed, epoch, rank): different on every rank, and the
+        # same whether or not the run was interrupted before this epoch.
+        torch.manual_seed(self.options.seed * 100_003 + self.epoch * 1_009 + self.procs.rank)
         loader = DataLoader(
             self.train_rows, batch_sampler=self.sampler, collate_fn=_as_batch, num_workers=self.options.workers,
             pin_memory=self.device.type == "cuda",
@@ -320,8 +321,11 @@ def train(
         raise TrainError(f"{output}: exists; use --force to overwrite it")
     procs = _processes()
     if procs.world > 1 and not torch.distributed.is_initialized():
+        from datetime import timedelta
+
         backend = "nccl" if torch.cuda.is_available() and options.device != "cpu" else "gloo"
-        torch.distributed.init_process_group(backend)
+        # The other ranks wait while rank 0 validates and checkpoints: allow a long validation.
+        torch.distributed.init_process_group(backend, timeout=timedelta(hours=2))
     try:
         device = _device(options.device, procs)
         train_rows, val_rows = _datasets(train_path, val_path, options, registry.entry(options.model).default_feature)

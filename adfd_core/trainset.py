@@ -130,13 +130,18 @@ def load_rows(path: Path, feature: str) -> SegmentRows:
 
 def check_compatible(train: SegmentRows, val: SegmentRows) -> None:
     """Refuse a validation file whose rows were made by another front-end or with other parameters."""
-    strip = lambda spec: {k: v for k, v in spec.items() if k != "row_shape"}  # noqa: E731
-    if strip(train.spec) != strip(val.spec):
-        raise TrainDataError(
-            f"{val.path}: feature {val.feature!r} was made with another front-end spec than {train.path}'s "
-            f"({val.spec.get('name')} v{val.spec.get('version')} vs {train.spec.get('name')} v{train.spec.get('version')}, "
-            "or other parameters); featurize both with the same --feature"
-        )
+    a, b = train.spec, val.spec
+    if (a["name"], a["version"]) != (b["name"], b["version"]):
+        differs = f"{b['name']} v{b['version']} instead of {a['name']} v{a['version']}"
+    else:
+        keys = sorted(k for k in a["params"].keys() | b["params"].keys() if a["params"].get(k) != b["params"].get(k))
+        if not keys:
+            return
+        differs = ", ".join(f"{k}={b['params'].get(k)} instead of {a['params'].get(k)}" for k in keys)
+    raise TrainDataError(
+        f"{val.path}: feature {val.feature!r} was made with another front-end spec than {train.path}'s ({differs}); "
+        "featurize both with the same --feature"
+    )
 
 
 def input_statistics(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

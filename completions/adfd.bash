@@ -64,7 +64,7 @@ _adfd() {
         case "$prev" in
         esac
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=( $(compgen -W "--features --json --help" -- "$cur") )
+            COMPREPLY=( $(compgen -W "--features --default-model --json --help" -- "$cur") )
         else
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi

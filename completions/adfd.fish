@@ -4,7 +4,7 @@ complete -c adfd -n 'not __fish_seen_subcommand_from completions evaluate featur
 complete -c adfd -n 'not __fish_seen_subcommand_from completions evaluate featurize fuse info models score split train' -a evaluate -d 'Compute detection metrics of labelled scores: pooled, then per attack'
 complete -c adfd -n 'not __fish_seen_subcommand_from completions evaluate featurize fuse info models score split train' -a featurize -d 'Decode audio, compute features and write them to one HDF5 file'
 complete -c adfd -n 'not __fish_seen_subcommand_from completions evaluate featurize fuse info models score split train' -a fuse -d 'Fuse score tables that list the same recordings'
-complete -c adfd -n 'not __fish_seen_subcommand_from completions evaluate featurize fuse info models score split train' -a info -d 'Describe a feature file: format version, features with spec and shape, counts by label and attack, failures'
+complete -c adfd -n 'not __fish_seen_subcommand_from completions evaluate featurize fuse info models score split train' -a info -d 'Describe a feature file (format, features, counts by label and attack, failures) or a model'
 complete -c adfd -n 'not __fish_seen_subcommand_from completions evaluate featurize fuse info models score split train' -a models -d 'List the registered models: name, parameters (default config), input kind, default feature, description'
 complete -c adfd -n 'not __fish_seen_subcommand_from completions evaluate featurize fuse info models score split train' -a score -d 'Score recordings: higher score = more bona fide (log-odds); p_spoof is the probability of spoof'
 complete -c adfd -n 'not __fish_seen_subcommand_from completions evaluate featurize fuse info models score split train' -a split -d 'Split a corpus into train, validation and test manifests with no group on two sides'
@@ -39,6 +39,7 @@ complete -c adfd -n '__fish_seen_subcommand_from fuse' -l format -x -a 'tsv json
 complete -c adfd -n '__fish_seen_subcommand_from fuse' -l help -d 'Show the command\'s help'
 complete -c adfd -n '__fish_seen_subcommand_from fuse' -F
 complete -c adfd -n '__fish_seen_subcommand_from info' -l features -d 'List the registered front-ends instead'
+complete -c adfd -n '__fish_seen_subcommand_from info' -l default-model -d 'Show the bundled default model\'s card and its member models'
 complete -c adfd -n '__fish_seen_subcommand_from info' -l json -d 'Print JSON instead of a table'
 complete -c adfd -n '__fish_seen_subcommand_from info' -l help -d 'Show the command\'s help'
 complete -c adfd -n '__fish_seen_subcommand_from info' -F

@@ -7,7 +7,7 @@ _adfd() {
         'evaluate:Compute detection metrics of labelled scores\: pooled, then per attack'
         'featurize:Decode audio, compute features and write them to one HDF5 file'
         'fuse:Fuse score tables that list the same recordings'
-        'info:Describe a feature file\: format version, features with spec and shape, counts by label and attack, failures'
+        'info:Describe a feature file (format, features, counts by label and attack, failures) or a model'
         'models:List the registered models\: name, parameters (default config), input kind, default feature, description'
         'score:Score recordings\: higher score = more bona fide (log-odds); p_spoof is the probability of spoof'
         'split:Split a corpus into train, validation and test manifests with no group on two sides'
@@ -65,6 +65,7 @@ _adfd() {
     info)
         _arguments \
             '(--features)'--features'[List the registered front-ends instead]' \
+            '(--default-model)'--default-model'[Show the bundled default model'\''s card and its member models]' \
             '(--json)'--json'[Print JSON instead of a table]' \
             '(--help)'--help'[Show the command'\''s help]' \
             '*:file:_files'

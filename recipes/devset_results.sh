@@ -8,7 +8,7 @@ set -euo pipefail
 WORK=${1:-out/devset}
 OUT="$WORK/results"
 mkdir -p "$OUT"
-TRAIN=(--epochs 20 --patience 4 --batch-size 64 --lr 1e-3 --seed 0 --device auto)
+TRAIN=(--epochs 30 --patience 6 --batch-size 32 --lr 1e-3 --seed 0 --device auto)
 # system name, model, feature, extra options
 SYSTEMS=(
     "stft-cnn cnn.v1 stft"

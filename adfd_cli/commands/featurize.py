@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from adfd_cli import options
-from adfd_cli.console import err, progress
+from adfd_cli.console import BarObserver, err, progress
 
 
 def featurize(
@@ -55,7 +55,7 @@ def featurize(
     opts = FeaturizeOptions(names, segment_seconds, device, jobs, batch_size, force)
     inputs = {"source": source, "protocol": str(protocol) if protocol else None, "subset": subset, "utterances": len(utts)}
     with progress() as bar:
-        result = run_featurize(utts, output, opts, inputs=inputs, observer=_BarObserver(bar))
+        result = run_featurize(utts, output, opts, inputs=inputs, observer=BarObserver(bar, "featurize"))
     if result.up_to_date:
         err.print(f"{output}: already complete for these inputs and features; nothing to do")
         for _, path, reason in result.failures:
@@ -64,19 +64,3 @@ def featurize(
         err.print(f"{output}: {result.written} utterances featurized, {result.skipped} already there, {len(result.failures)} failed")
     return 3 if result.failures else 0
 
-
-class _BarObserver:
-    """Feeds the core's progress hooks to a rich progress bar; failures go to stderr as they happen."""
-
-    def __init__(self, bar):
-        self._bar = bar
-        self._task = None
-
-    def start(self, total: int, already_done: int) -> None:
-        self._task = self._bar.add_task("featurize", total=total, completed=already_done)
-
-    def advance(self, n: int = 1) -> None:
-        self._bar.advance(self._task, n)
-
-    def failed(self, utt, reason: str) -> None:
-        self._bar.console.print(f"failed: {utt.path}: {reason}", markup=False, soft_wrap=True)

@@ -1,4 +1,4 @@
-"""`adfd info`: what a feature file holds, or which front-ends exist."""
+"""`adfd info`: what a feature file or model file holds, the default model's card, or which front-ends exist."""
 
 from __future__ import annotations
 
@@ -14,19 +14,35 @@ from adfd_cli import options
 
 
 def info(
-    path: Annotated[Path | None, typer.Argument(help="Feature file (.h5) to describe.")] = None,
+    path: Annotated[Path | None, typer.Argument(help="Feature file (.h5) or model file (.safetensors) to describe.")] = None,
     features: Annotated[bool, typer.Option("--features", help="List the registered front-ends instead.")] = False,
+    default_model: Annotated[
+        bool, typer.Option("--default-model", help="Show the bundled default model's card and its member models.")
+    ] = False,
     as_json: options.Json = False,
 ) -> int:
-    """Describe a feature file: format version, features with spec and shape, counts by label and attack, failures."""
+    """Describe a feature file (format, features, counts by label and attack, failures) or a model
+    file (model, config, front-end, training data and validation metrics)."""
     if features:
         from adfd_core.frontends import describe_all
 
         rows = describe_all()
         _emit(rows, as_json, _frontends_table)
         return 0
+    if default_model:
+        from adfd_core.modelfile import describe_model
+        from adfd_core.scoring import default_model_card, default_model_paths
+
+        card = {"card": default_model_card(), "members": [describe_model(p) for p in default_model_paths()]}
+        _emit(card, as_json, _default_model_text)
+        return 0
     if path is None:
-        raise typer.BadParameter("give a feature file, or --features", param_hint="PATH")
+        raise typer.BadParameter("give a feature or model file, --default-model or --features", param_hint="PATH")
+    if path.suffix == ".safetensors":
+        from adfd_core.modelfile import describe_model
+
+        _emit(describe_model(path), as_json, _model_text)
+        return 0
     from adfd_core.store import describe
 
     _emit(describe(path), as_json, _feature_file_tables)
@@ -73,3 +89,26 @@ def _feature_file_tables(out: Console, d: dict) -> None:
     out.print(f"{len(d['failures'])} failed inputs")
     for f in d["failures"]:
         out.print(f"  {f['path']}: {f['reason']}", markup=False)
+
+
+def _model_text(out: Console, d: dict) -> None:
+    t = d["training"]
+    out.print(f"{d['path']}: {d['model']} on front-end {d['frontend'].get('name')} v{d['frontend'].get('version')}")
+    out.print("config: " + ", ".join(f"{k}={v}" for k, v in d["config"].items()), markup=False)
+    out.print("front-end: " + ", ".join(f"{k}={v}" for k, v in d["frontend"].get("params", {}).items()), markup=False)
+    if "train" in t:
+        for part in ("train", "val"):
+            s = t[part]
+            out.print(f"{part}: {s['path']} (sha256 {s['sha256'][:12]}...): {s['utterances']} utterances, "
+                      f"{s['bonafide_segments']} bona fide and {s['spoof_segments']} spoof segments", markup=False)
+        out.print(f"best epoch {t['best_epoch']} of {t['epochs_run']}: validation AUC {t['val_auc']:.4f}, "
+                  f"EER {t['val_eer']:.2f} %; seed {t['options']['seed']}; adfd {t['adfd_version']}, made {t['created_at']}")
+    if d["calibration"]:
+        out.print(f"calibration: {d['calibration']}", markup=False)
+
+
+def _default_model_text(out: Console, d: dict) -> None:
+    out.print(d["card"], markup=False)
+    for member in d["members"]:
+        out.print()
+        _model_text(out, member)

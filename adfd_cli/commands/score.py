@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from adfd_cli import options
-from adfd_cli.console import err, progress
+from adfd_cli.console import BarObserver, err, progress
 
 
 def _utterances(inputs: list[str], from_list: str | None, protocol: Path | None, subset: str):
@@ -76,26 +76,10 @@ def score(
     else:
         utts = _utterances(inputs or [], from_list, protocol, subset)
         with progress() as bar:
-            results = score_audio(utts, models, torch_device, batch_size, jobs, observer=_BarObserver(bar))
+            results = score_audio(utts, models, torch_device, batch_size, jobs, observer=BarObserver(bar, "score"))
     write_scores(to_table(results, models, segments=segments, command=list(sys.argv)), output, fmt)
     failed = [r for r in results if r.error]
     if failed:
         err.print(f"{len(results) - len(failed)} recordings scored, {len(failed)} failed")
     return 3 if failed else 0
 
-
-class _BarObserver:
-    """Progress on stderr; each failure named as it happens."""
-
-    def __init__(self, bar):
-        self._bar = bar
-        self._task = None
-
-    def start(self, total: int, already_done: int) -> None:
-        self._task = self._bar.add_task("score", total=total, completed=already_done)
-
-    def advance(self, n: int = 1) -> None:
-        self._bar.advance(self._task, n)
-
-    def failed(self, utt, reason: str) -> None:
-        self._bar.console.print(f"failed: {utt.path}: {reason}", markup=False, soft_wrap=True)

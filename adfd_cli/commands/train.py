@@ -57,12 +57,13 @@ def train(
 
     Several GPUs: torchrun --nproc_per_node N -m adfd_cli train ... (DistributedDataParallel).
     """
+    overrides = _pairs(set_) + ((("pretrained", pretrained),) if pretrained else ())  # usage errors before torch loads
+
     import sys
 
     from adfd_core.training import TrainOptions
     from adfd_core.training import train as run_train
 
-    overrides = _pairs(set_) + ((("pretrained", pretrained),) if pretrained else ())
     opts = TrainOptions(model, feature, epochs, batch_size, lr, weight_decay, cosine, patience, balanced, seed, device,
                         workers, amp, overrides)
     with progress() as bar:

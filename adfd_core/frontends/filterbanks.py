@@ -8,8 +8,10 @@ takes the bin nearest its centre.
 
 - ``mel``: triangles with edges equally spaced on the Slaney mel scale (librosa.filters.mel, htk=False)
 - ``lf``: triangles with edges equally spaced in Hz
-- ``gam``: |H(f)|^2 of 4th-order gammatone filters (Slaney's four-biquad design, via
-  gammatone.filters.make_erb_filters) at ERB-spaced centre frequencies (gammatone.filters.erb_space)
+- ``gam``: |H(f)|^2 of 4th-order gammatone filters (Slaney's four-biquad design, Apple TR #35,
+  as gammatone.filters.make_erb_filters) at ERB-spaced centre frequencies (as
+  gammatone.filters.erb_space). Written here with numpy: importing the gammatone package pulls
+  in scipy.signal, about a second of every cold start.
 - ``box``: equal-width rectangles [fmin + b*w, fmin + (b+1)*w), w = (fmax - fmin) / n_bands
 """
 
@@ -48,25 +50,39 @@ def _triangles(edges: np.ndarray, freqs: np.ndarray) -> tuple[np.ndarray, np.nda
     return np.maximum(0.0, np.minimum(rising, falling)), edges[1:-1]
 
 
+EAR_Q, MIN_BW = 9.26449, 24.7  # Glasberg and Moore's ERB parameters: ERB(f) = f / EAR_Q + MIN_BW, Hz
+
+
 def gammatone_centres(n_bands: int, fmin: float, fmax: float) -> np.ndarray:
     """ERB-spaced centre frequencies in Hz, ascending: fmin first, the top one just below fmax."""
-    from gammatone.filters import erb_space
-
-    return np.sort(erb_space(fmin, fmax, n_bands))
+    fraction = np.arange(1, n_bands + 1) / n_bands  # 1 -> fmin; 0 would be fmax
+    top = fmax + EAR_Q * MIN_BW
+    return np.sort(-EAR_Q * MIN_BW + np.exp(fraction * (np.log(fmin + EAR_Q * MIN_BW) - np.log(top))) * top)
 
 
 def gammatone_power(centres: np.ndarray, freqs: np.ndarray, sample_rate: int) -> np.ndarray:
     """|H(f)|^2 of each gammatone filter (peak ~1 at its centre): (n_bands, n_bins).
 
-    H(z) = prod_i (A0 + A1i z^-1 + A2 z^-2) / (B0 + B1 z^-1 + B2 z^-2)^4 / gain, the cascade of four
-    biquads sharing their poles that gammatone.filters.erb_filterbank runs.
+    H(z) = prod_i (A0 + A1i z^-1) / (1 + B1 z^-1 + B2 z^-2) / gain for i = 1..4: Slaney's cascade of
+    four biquads sharing their poles (their A2 is 0), with the gain that makes |H| 1 at the centre.
     """
-    from gammatone.filters import make_erb_filters
-
-    a0, a11, a12, a13, a14, a2, b0, b1, b2, gain = (c[:, None] for c in make_erb_filters(sample_rate, centres).T)
+    t = 1.0 / sample_rate
+    cf = np.asarray(centres, dtype=np.float64)[:, None]
+    bw = 1.019 * 2 * np.pi * (cf / EAR_Q + MIN_BW)  # rad/s
+    arg = 2 * np.pi * cf * t
+    decay = np.exp(-bw * t)
+    b1, b2 = -2 * np.cos(arg) * decay, np.exp(-2 * bw * t)
+    roots = (np.sqrt(3 + 2**1.5), -np.sqrt(3 + 2**1.5), np.sqrt(3 - 2**1.5), -np.sqrt(3 - 2**1.5))
+    k = [np.cos(arg) + r * np.sin(arg) for r in roots]
+    a1 = [-t * decay * ki for ki in k]
+    centre = np.exp(2j * arg)  # z^-2 at the centre frequency
+    gain = np.abs(
+        np.prod([centre - np.exp(1j * arg) * decay * ki for ki in k], axis=0)
+        * (t / decay / (1 - decay + centre * (1 - 1 / decay))) ** 4
+    )
     z1 = np.exp(-2j * np.pi * np.asarray(freqs) / sample_rate)[None, :]  # z^-1 on the unit circle
-    numerator = np.prod([a0 + a1 * z1 + a2 * z1**2 for a1 in (a11, a12, a13, a14)], axis=0)
-    denominator = (b0 + b1 * z1 + b2 * z1**2) ** 4
+    numerator = np.prod([t + a * z1 for a in a1], axis=0)
+    denominator = (1 + b1 * z1 + b2 * z1**2) ** 4
     return np.abs(numerator / denominator / gain) ** 2
 
 

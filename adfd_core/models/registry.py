@@ -114,7 +114,7 @@ def parameter_count(name: str) -> int:
 
 
 def describe_all() -> list[dict[str, Any]]:
-    """For `adfd models`: name, parameters, input_kind, default_feature and description of each model."""
+    """For `adfd models`: name, parameters, input_kind, default_feature, description and default config of each model."""
     return [
         {
             "name": e.name,
@@ -122,6 +122,7 @@ def describe_all() -> list[dict[str, Any]]:
             "input_kind": e.input_kind,
             "default_feature": e.default_feature,
             "description": e.description,
+            "config": config_to_dict(e.config_cls()),
         }
         for e in _registry().values()
     ]

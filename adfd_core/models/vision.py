@@ -33,7 +33,6 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import torch
-import torchvision.models
 from torch import nn
 from torch.nn import functional as F
 
@@ -65,6 +64,8 @@ class Arch:
     @property
     def url(self) -> str:
         """Where torchvision downloads the ImageNet weights from."""
+        import torchvision.models  # here, not at the top: importing torchvision costs ~1.5 s (torch._dynamo)
+
         enum_name, member = self.weights.split(".")
         return getattr(torchvision.models, enum_name)[member].url
 
@@ -121,6 +122,8 @@ class VisionModel(nn.Module):
         self.input_shape = config.input_shape
         self.input_size = config.input_size
         self.adapt = nn.Identity() if channels == 3 else nn.Conv2d(channels, 3, 1)
+        import torchvision.models  # only when a backbone is built: `adfd score` of a CNN never pays for it
+
         self.backbone = getattr(torchvision.models, spec.builder)(weights=None, num_classes=2, **spec.kwargs)
         if config.pretrained is not None:
             _load_imagenet(self.backbone, spec, config.pretrained)

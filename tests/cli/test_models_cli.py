@@ -29,5 +29,6 @@ def test_models_json_is_one_object_per_model():
         "input_kind": "segments",
         "default_feature": "cqt",
         "description": cnn["description"],
+        "config": {"input_shape": [3, 64, 64], "channels": [32, 64, 128], "dropout": 0.2, "dense": 256},
     }
     assert all(isinstance(r["parameters"], int) and r["parameters"] > 1_000_000 for r in rows if r["name"] != "rnn.v1")

@@ -446,3 +446,19 @@ def test_dct_and_savgol_operators_match_scipy(n):
     for order in (1, 2):
         ref = scipy.signal.savgol_filter(eye, 9, polyorder=order, deriv=order, axis=0, mode="interp")
         np.testing.assert_allclose(savgol_matrix(n, 9, order), ref, atol=1e-12)
+
+
+def test_gammatone_design_matches_the_gammatone_package():
+    """Our numpy ERB spacing and four-biquad |H|^2 equal gammatone.filters' coefficients evaluated directly."""
+    from gammatone.filters import erb_space, make_erb_filters
+
+    from adfd_core.frontends.filterbanks import gammatone_centres, gammatone_power
+
+    centres = gammatone_centres(64, 50.0, SR / 2)
+    np.testing.assert_allclose(centres, np.sort(erb_space(50.0, SR / 2, 64)), rtol=1e-12)
+    freqs = np.linspace(0, SR / 2, 700)
+    a0, a11, a12, a13, a14, a2, b0, b1, b2, gain = (c[:, None] for c in make_erb_filters(SR, centres).T)
+    z1 = np.exp(-2j * np.pi * freqs / SR)[None, :]
+    numerator = np.prod([a0 + a1 * z1 + a2 * z1**2 for a1 in (a11, a12, a13, a14)], axis=0)
+    reference = np.abs(numerator / (b0 + b1 * z1 + b2 * z1**2) ** 4 / gain) ** 2
+    np.testing.assert_allclose(gammatone_power(centres, freqs, SR), reference, rtol=1e-9, atol=1e-12)

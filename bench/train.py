@@ -1,0 +1,169 @@
+"""Benchmark: training and inference throughput of the models `adfd train` builds.
+
+For each model case and device: samples per second of a training step (forward, cross-entropy,
+backward, Adam step: what adfd_core.training does per batch, bf16 autocast on CUDA) and of an
+inference batch (eval mode, softmax), on one fixed batch of random 3x64x64 rows (no data loading),
+warm-up steps excluded; and the peak memory: torch.cuda.max_memory_allocated on a GPU, the
+process's peak resident set (ru_maxrss, imports included; ``rss_before_mib`` is the resident set
+once torch and the model are loaded) on the CPU. Each measurement runs in a fresh process so
+that the CPU peaks do not mix.
+
+Models come from adfd_core.models.registry (make_config/build, wrapped in Standardized) as
+training builds them. Default cases: cnn.v1; convnext_tiny.v1 (resizes 64x64 rows to 224x224);
+convnext_tiny.v1:input_size=none (native 64x64).
+
+    python bench/train.py                                  # the CPU, and CUDA when there is one
+    python bench/train.py --device cuda --steps 50
+    python bench/train.py --case cnn.v1 --case resnet18.v1:input_size=112 --steps 5 --warmup 1
+
+Prints one JSON line per measurement on stdout and a table on stderr. Run by hand; quoted in
+issue notes, not run in CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+DEFAULT_CASES = ["cnn.v1", "convnext_tiny.v1", "convnext_tiny.v1:input_size=none"]
+MIB = 1 << 20
+
+
+def parse_case(case: str) -> tuple[str, dict[str, str]]:
+    """``name[:key=value,...]`` -> (registered name, config overrides as --set strings)."""
+    name, _, rest = case.partition(":")
+    overrides = dict(item.split("=", 1) for item in rest.split(",") if item)
+    return name, overrides
+
+
+def _rss_mib() -> float:
+    """The current resident set (Linux /proc; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / MIB
+    except OSError:
+        return 0.0
+
+
+def _peak_rss_mib() -> float:
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / MIB if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
+
+
+def measure(case: str, device_name: str, mode: str, batch_size: int, steps: int, warmup: int, max_seconds: float) -> dict:
+    """One measurement in this process: samples/s of ``mode`` ("train" or "infer") and its peak memory."""
+    import torch
+    import torch.nn.functional as F
+
+    from adfd_core.models import registry
+    from adfd_core.training import _autocast  # the precision training and scoring use: bf16 on CUDA
+
+    name, overrides = parse_case(case)
+    device = torch.device(device_name)
+    torch.manual_seed(0)
+    shape = (3, 64, 64)
+    config = registry.make_config(name, overrides, input_shape=shape)
+    model = registry.build(name, config)
+    x = torch.randn(batch_size, *shape)
+    model.set_input_statistics(x.mean(dim=0), x.std(dim=0))
+    model.to(device)
+    x, y = x.to(device), torch.randint(0, 2, (batch_size,), device=device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+
+    def train_step() -> None:
+        with _autocast(device, True):
+            loss = F.cross_entropy(model(x).float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def infer_step() -> None:
+        with torch.inference_mode(), _autocast(device, True):
+            model(x).float().softmax(dim=1)
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    step = train_step if mode == "train" else infer_step
+    model.train(mode == "train")
+    rss_before = _rss_mib()
+    for _ in range(warmup):
+        step()
+    sync()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    timed, start = 0, time.perf_counter()
+    while timed < steps and (timed == 0 or time.perf_counter() - start < max_seconds):
+        step()
+        timed += 1
+        sync()
+    seconds = time.perf_counter() - start
+    row = {
+        "case": case, "model": name, "overrides": overrides, "device": device_name, "mode": mode,
+        "batch_size": batch_size, "steps": timed, "warmup": warmup, "seconds": round(seconds, 3),
+        "samples_per_s": round(timed * batch_size / seconds, 1),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "amp": "bf16" if device.type == "cuda" else "off", "torch": torch.__version__,
+    }
+    if device.type == "cuda":
+        row.update(peak_mib=round(torch.cuda.max_memory_allocated(device) / MIB, 1), peak_kind="cuda_max_allocated",
+                   gpu=torch.cuda.get_device_name(device))
+    else:
+        row.update(peak_mib=round(_peak_rss_mib(), 1), peak_kind="ru_maxrss", rss_before_mib=round(rss_before, 1),
+                   threads=torch.get_num_threads())
+    return row
+
+
+def run_fresh(args: argparse.Namespace, case: str, device: str, mode: str) -> dict:
+    """``measure`` in a new process (its own peak RSS); the JSON it prints."""
+    cmd = [sys.executable, __file__, "--worker", json.dumps([case, device, mode]), "--batch-size", str(args.batch_size),
+           "--steps", str(args.steps), "--warmup", str(args.warmup), "--max-seconds", str(args.max_seconds)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"{case} on {device} ({mode}) failed ({done.returncode}): {done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--case", action="append", help="model[:key=value,...], repeatable (default: %s)" % ", ".join(DEFAULT_CASES))
+    ap.add_argument("--device", action="append", help="cpu, cuda or cuda:N, repeatable (default: cpu, and cuda when available)")
+    ap.add_argument("--mode", action="append", choices=["train", "infer"], help="default: both")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=20, help="most timed steps per measurement")
+    ap.add_argument("--warmup", type=int, default=3, help="untimed steps first")
+    ap.add_argument("--max-seconds", type=float, default=60.0, help="stop timing after this long (at least one step)")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        case, device, mode = json.loads(args.worker)
+        print(json.dumps(measure(case, device, mode, args.batch_size, args.steps, args.warmup, args.max_seconds)))
+        return
+    devices = args.device
+    if not devices:
+        import torch
+
+        devices = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+    results = []
+    for device in devices:
+        for case in args.case or DEFAULT_CASES:
+            for mode in args.mode or ["train", "infer"]:
+                row = run_fresh(args, case, device, mode)
+                results.append(row)
+                print(json.dumps(row), flush=True)
+    print(f"{'case':34} {'device':6} {'mode':5} {'steps':>5} {'samples/s':>10} {'peak MiB':>9} {'peak of':>18}", file=sys.stderr)
+    for r in results:
+        print(f"{r['case']:34} {r['device']:6} {r['mode']:5} {r['steps']:>5} {r['samples_per_s']:>10} {r['peak_mib']:>9} "
+              f"{r['peak_kind']:>18}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    main()

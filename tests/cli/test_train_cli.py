@@ -1,0 +1,211 @@
+"""`adfd train` as a user runs it: files out, one line per epoch on stderr, clear refusals,
+resume after Ctrl-C or SIGTERM, and two processes under torchrun (DistributedDataParallel, gloo on CPU)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from adfd_core.store import partial_path
+from feature_factory import random_features
+
+from .helpers import ADFD, adfd
+
+TINY_CNN = ["--set", "channels=4,8,8", "--set", "dense=16"]
+FAST = [*TINY_CNN, "--batch-size", "16", "--lr", "3e-3", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def feats(tmp_path_factory) -> dict[str, Path]:
+    """Feature files of 3x8x8 Gaussian rows: train (60 utterances), val (30), val from another
+    front-end spec, a bigger train file (for runs long enough to interrupt), and an interrupted one."""
+    root = tmp_path_factory.mktemp("feats")
+    files = {
+        "train": random_features(root / "train.h5", 60, seed=1),
+        "val": random_features(root / "val.h5", 30, seed=2),
+        "other": random_features(root / "other.h5", 30, seed=3, spec_params={"hop_length": 256}),
+        "big": random_features(root / "big.h5", 300, seed=4),
+    }
+    # What an interrupted featurize leaves: only NAME.partial, marked incomplete, and no NAME.
+    from adfd_core.store import FeatureWriter
+
+    cut = root / "cut.h5"
+    spec = {"name": "toy", "version": 1, "params": {"sample_rate": 16000, "segment_seconds": 2.0}, "row_shape": [3, 8, 8]}
+    FeatureWriter.open(cut, {"toy": spec}, identity="cut", provenance={"test": True}).close()
+    assert partial_path(cut).exists() and not cut.exists()
+    files["cut"] = cut
+    # An incomplete file under the final name (e.g. copied away mid-run).
+    files["copied"] = root / "copied.h5"
+    shutil.copyfile(partial_path(cut), files["copied"])
+    return files
+
+
+def test_trains_and_writes_model_and_log_with_epochs_on_stderr(feats, tmp_path):
+    out = tmp_path / "cnn.safetensors"
+    done = adfd("train", str(feats["train"]), "--val", str(feats["val"]), "-o", str(out), "--epochs", "2", *FAST)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    assert out.exists() and (tmp_path / "cnn.train.json").exists()
+    assert not (tmp_path / "cnn.ckpt.safetensors").exists()
+    epochs = [line for line in done.stderr.splitlines() if line.startswith("epoch ")]
+    assert [line.split(":")[0] for line in epochs] == ["epoch 1", "epoch 2"]
+    assert all("val AUC" in line and "samples/s" in line for line in epochs)
+    logged = json.loads((tmp_path / "cnn.train.json").read_text())
+    assert [r["epoch"] for r in logged["history"]] == [1, 2]
+    assert logged["processes"] == 1 and logged["config"]["channels"] == [4, 8, 8]
+    assert logged["train"]["path"] == str(feats["train"])
+
+    from adfd_core.modelfile import load_model
+
+    model, info = load_model(out)
+    assert info.name == "cnn.v1" and info.frontend["name"] == "toy"
+
+
+def test_unknown_config_key_names_the_valid_ones(feats, tmp_path):
+    done = adfd("train", str(feats["train"]), "--val", str(feats["val"]), "-o", str(tmp_path / "m.safetensors"),
+                *FAST, "--set", "bogus=3")
+    assert done.returncode in (1, 2)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "bogus" in lines[0] and "channels" in lines[0] and "dense" in lines[0]
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_set_without_equals_is_a_usage_error(feats, tmp_path):
+    done = adfd("train", str(feats["train"]), "-o", str(tmp_path / "m.safetensors"), "--set", "dense")
+    assert done.returncode == 2, done.stderr
+    assert "key=value" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_validation_file_from_another_front_end_is_refused(feats, tmp_path):
+    done = adfd("train", str(feats["train"]), "--val", str(feats["other"]), "-o", str(tmp_path / "m.safetensors"), *FAST)
+    assert done.returncode == 1
+    assert done.stderr.startswith("adfd: error: ") and "Traceback" not in done.stderr
+    assert str(feats["other"]) in done.stderr and "another front-end spec" in done.stderr
+
+
+def test_interrupted_feature_file_is_refused_by_name(feats, tmp_path):
+    cut = str(feats["cut"])  # only cut.h5.partial exists
+    done = adfd("train", cut, "--val", str(feats["val"]), "-o", str(tmp_path / "m.safetensors"), *FAST)
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"adfd: error: {cut}: ") and "Traceback" not in done.stderr
+    assert str(partial_path(feats["cut"])) in done.stderr and "rerun featurize" in done.stderr
+
+
+def test_incomplete_validation_file_under_its_final_name_is_refused(feats, tmp_path):
+    copied = str(feats["copied"])
+    done = adfd("train", str(feats["train"]), "--val", copied, "-o", str(tmp_path / "m.safetensors"), *FAST)
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"adfd: error: {copied}: ") and "incomplete" in done.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupted_run_keeps_a_checkpoint_and_resumes_only_with_resume(feats, tmp_path, sig):
+    out = tmp_path / "m.safetensors"
+    ckpt = tmp_path / "m.ckpt.safetensors"
+    epochs = 20  # the first checkpoint comes after epoch 1; the rest leave time to interrupt
+    args = ["train", str(feats["big"]), "--val", str(feats["val"]), "-o", str(out), "--epochs", str(epochs),
+            "--patience", str(epochs), *FAST]
+    proc = subprocess.Popen([*ADFD, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert proc.poll() is None, "the run finished before it could be interrupted; make the training file bigger"
+        proc.send_signal(sig)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, stderr
+    assert stdout == "" and "Traceback" not in stderr
+    assert ckpt.exists() and not out.exists()
+    if sig == signal.SIGTERM:
+        return  # from here on the same as after Ctrl-C; a subprocess each is enough once
+
+    refused = adfd(*args)
+    assert refused.returncode == 1
+    assert "--resume" in refused.stderr and str(ckpt) in refused.stderr
+    assert ckpt.exists() and not out.exists()
+
+    resumed = adfd(*args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout == ""
+    assert "resuming after epoch" in resumed.stderr
+    done_before = int(resumed.stderr.split("resuming after epoch")[1].split()[0])
+    assert 1 <= done_before < epochs
+    assert out.exists() and not ckpt.exists()
+    logged = json.loads((tmp_path / "m.train.json").read_text())
+    assert [r["epoch"] for r in logged["history"]] == list(range(1, epochs + 1))
+
+
+# --------------------------------------------------------------------------- DistributedDataParallel
+
+
+def _processes_with(marker: str) -> list[int]:
+    """Ids of live processes whose environment holds ``marker`` (Linux /proc; [] elsewhere)."""
+    pids = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if marker.encode() in (entry / "environ").read_bytes():
+                pids.append(int(entry.name))
+        except OSError:  # gone, or not ours
+            continue
+    return [p for p in pids if p != os.getpid()]
+
+
+def _kill_all(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def test_two_processes_under_torchrun_train_with_ddp(feats, tmp_path):
+    out = tmp_path / "ddp.safetensors"
+    marker = f"ADFD_DDP_TEST={uuid.uuid4().hex}"
+    env = {**os.environ, marker.split("=")[0]: marker.split("=")[1], "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "adfd_cli", "train", str(feats["train"]), "--val", str(feats["val"]), "-o", str(out), "--epochs", "2", *FAST]
+    # torchrun puts each worker in a session of its own; on a timeout, SIGTERM lets torchrun stop
+    # them, and anything still carrying this test's marker afterwards is killed.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        try:
+            proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+        pytest.fail("torchrun did not finish in 240 s")
+    finally:
+        time.sleep(0.2)
+        strays = _processes_with(marker)
+        _kill_all(strays)
+    assert proc.returncode == 0, stderr[-4000:]
+    assert not strays, f"processes left behind: {strays}"
+    assert out.exists() and not (tmp_path / "ddp.ckpt.safetensors").exists()
+
+    from adfd_core.modelfile import load_model
+
+    model, info = load_model(out)
+    assert info.name == "cnn.v1" and info.training["processes"] == 2
+    logged = json.loads((tmp_path / "ddp.train.json").read_text())
+    assert logged["processes"] == 2 and logged["device"] == "cpu"
+    assert [r["epoch"] for r in logged["history"]] == [1, 2]
+    assert all(r["train_samples_per_s"] > 0 for r in logged["history"])
+    epochs = [line for line in stderr.splitlines() if line.startswith("epoch ")]
+    assert len(epochs) == 2  # rank 0 reports; rank 1 stays quiet
