@@ -13,7 +13,7 @@ import io
 import os
 import sys
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -471,3 +471,18 @@ def read_corpus(source: str | Path, protocol: Path | None = None, subset: str = 
     if source.is_file():
         return _read_description(source, None, subset)
     raise CorpusError(f"{source}: no such file or folder")
+
+
+def read_inputs(sources: Sequence[str], path_list: str | None = None, protocol: Path | None = None,
+                subset: str = "eval", stdin: TextIO | None = None) -> list[Utterance]:
+    """The recordings several command-line inputs name, in order: a path list (``path_list``, "-" for
+    stdin) first, then each source: an audio file (its id: the name without the suffix), a folder,
+    or a corpus description. Refuses an id given twice."""
+    utts = read_corpus(path_list, from_list=True, stdin=stdin) if path_list is not None else []
+    for source in sources:
+        if Path(source).suffix.lower() in AUDIO_SUFFIXES:
+            utts += from_list([source], source="the command line")
+        else:
+            utts += read_corpus(source, protocol=protocol, subset=subset, stdin=stdin)
+    _check_unique((u.id for u in utts), "the inputs")
+    return utts

@@ -9,7 +9,7 @@ WORK=${1:-out/devset}
 OUT="$WORK/results"
 mkdir -p "$OUT"
 TRAIN=(--epochs 30 --patience 6 --batch-size 32 --lr 1e-3 --seed 0 --device auto)
-# system name, model, feature, extra options
+# system name, model, feature, extra options (later options win)
 SYSTEMS=(
     "stft-cnn cnn.v1 stft"
     "cqt-cnn cnn.v1 cqt"
@@ -19,7 +19,7 @@ SYSTEMS=(
     "stft-gam-cnn cnn.v1 stft-gam"
     "cqt-rnn rnn.v1 cqt"
     "cqt-crnn crnn.v1 cqt"
-    "cqt-convnext convnext_tiny.v1 cqt --set input_size=none"
+    "cqt-convnext convnext_tiny.v1 cqt --set input_size=none --epochs 8 --patience 3"  # 28 M parameters on 2 CPU cores
 )
 for split in group xfam; do
     for system in "${SYSTEMS[@]}"; do
@@ -27,8 +27,8 @@ for split in group xfam; do
         stem="$OUT/$split-$name"
         [ -f "$stem.json" ] && continue  # done in an earlier run
         # shellcheck disable=SC2086
-        adfd train "$WORK/$split-train.h5" --val "$WORK/$split-val.h5" -m "$model" -f "$feature" $extra \
-            "${TRAIN[@]}" -o "$stem.safetensors" --force
+        adfd train "$WORK/$split-train.h5" --val "$WORK/$split-val.h5" -m "$model" -f "$feature" \
+            "${TRAIN[@]}" $extra -o "$stem.safetensors" --force
         adfd score --features "$WORK/group-test.h5" -m "$stem.safetensors" -o "$stem.tsv"
         adfd evaluate "$stem.tsv" --json > "$stem.json"
     done

@@ -12,25 +12,6 @@ from adfd_cli import options
 from adfd_cli.console import BarObserver, err, progress
 
 
-def _utterances(inputs: list[str], from_list: str | None, protocol: Path | None, subset: str):
-    """Every recording INPUTs name: audio files, folders, manifests or protocols, or a list; ids unique."""
-    from adfd_core.audio import AUDIO_SUFFIXES
-    from adfd_core.corpus import CorpusError, from_list as list_reader, read_corpus
-
-    utts = read_corpus(from_list, from_list=True, stdin=sys.stdin) if from_list is not None else []
-    audio_files = [i for i in inputs if Path(i).suffix.lower() in AUDIO_SUFFIXES]
-    if audio_files:
-        utts += list_reader(audio_files, source="the command line")
-    for item in (i for i in inputs if i not in audio_files):
-        utts += read_corpus(item, protocol=protocol, subset=subset, stdin=sys.stdin)
-    seen: set[str] = set()
-    for u in utts:
-        if u.id in seen:
-            raise CorpusError(f"{u.path}: recording id {u.id!r} is given twice; name each recording once")
-        seen.add(u.id)
-    return utts
-
-
 def score(
     inputs: Annotated[
         list[str] | None, typer.Argument(help="Audio files, folders, manifests or protocol files.", show_default=False)
@@ -59,6 +40,7 @@ def score(
     A recording's probability is the mean over its segments; several models are averaged.
     Recordings that cannot be read are named on stderr and in the output, and the exit code is 3.
     """
+    from adfd_core.corpus import read_inputs
     from adfd_core.devices import resolve_device
     from adfd_core.scoretable import FORMATS, write_scores
     from adfd_core.scoring import default_model_paths, load_models, score_audio, score_features, to_table
@@ -74,7 +56,7 @@ def score(
     if features is not None:
         results = score_features(features, models, torch_device, batch_size)
     else:
-        utts = _utterances(inputs or [], from_list, protocol, subset)
+        utts = read_inputs(inputs or [], path_list=from_list, protocol=protocol, subset=subset, stdin=sys.stdin)
         with progress() as bar:
             results = score_audio(utts, models, torch_device, batch_size, jobs, observer=BarObserver(bar, "score"))
     write_scores(to_table(results, models, segments=segments, command=list(sys.argv)), output, fmt)

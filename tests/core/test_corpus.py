@@ -452,3 +452,16 @@ def test_large_key_reads_quickly(tmp_path):
     touch(tmp_path / "flac" / "DF_E_2000000.flac")
     utts = read_corpus(key)
     assert len(utts) == n and Counter(u.label for u in utts) == {"spoof": n}
+
+
+def test_read_inputs_keeps_the_order_given_and_refuses_an_id_twice(tmp_path, make_audio):
+    from adfd_core.corpus import read_inputs
+
+    folder = tmp_path / "calls"
+    make_audio.write(folder / "b.wav", make_audio.tone(seconds=0.2))
+    single = make_audio.write(tmp_path / "a.flac", make_audio.tone(seconds=0.2))
+    listed = make_audio.write(tmp_path / "listed" / "c.wav", make_audio.tone(seconds=0.2))
+    utts = read_inputs([str(folder), str(single)], path_list="-", stdin=io.StringIO(f"{listed}\n"))
+    assert [u.id for u in utts] == ["c", "b", "a"]
+    with pytest.raises(CorpusError, match="duplicate utterance ids: a"):
+        read_inputs([str(single), str(single)])
