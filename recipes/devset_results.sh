@@ -8,7 +8,7 @@ set -euo pipefail
 WORK=${1:-out/devset}
 OUT="$WORK/results"
 mkdir -p "$OUT"
-TRAIN=(--epochs 30 --patience 6 --batch-size 32 --lr 1e-3 --seed 0 --device auto)
+TRAIN=(--epochs 15 --patience 4 --batch-size 32 --lr 1e-3 --seed 0 --device auto)
 # system name, model, feature, extra options (later options win)
 SYSTEMS=(
     "stft-cnn cnn.v1 stft"
@@ -19,7 +19,7 @@ SYSTEMS=(
     "stft-gam-cnn cnn.v1 stft-gam"
     "cqt-rnn rnn.v1 cqt"
     "cqt-crnn crnn.v1 cqt"
-    "cqt-convnext convnext_tiny.v1 cqt --set input_size=none --epochs 8 --patience 3"  # 28 M parameters on 2 CPU cores
+    "cqt-convnext convnext_tiny.v1 cqt --set input_size=none --epochs 5 --patience 2"  # 28 M parameters on 2 CPU cores
 )
 for split in group xfam; do
     for system in "${SYSTEMS[@]}"; do
