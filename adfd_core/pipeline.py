@@ -71,7 +71,7 @@ class FeaturePipeline:
         jobs: int = 1,
         observer: Observer | None = None,
     ):
-        self.frontends, self.device, self.writer = frontends, device, sink
+        self.frontends, self.device, self.sink = frontends, device, sink
         self.batch_size, self.jobs, self.observer = batch_size, jobs, observer or Silent()
         self.longest = max((fe.segment_samples or 0) for fe in frontends.values())
         self.written = 0
@@ -96,7 +96,7 @@ class FeaturePipeline:
             if error is None:
                 self.written += 1
             else:
-                self.writer.add_failure(utt.id, str(utt.path), error)
+                self.sink.add_failure(utt.id, str(utt.path), error)
                 self.failures.append((utt.id, str(utt.path), error))
                 self.observer.failed(utt, error)
             self.observer.advance()
@@ -116,9 +116,9 @@ class FeaturePipeline:
                 per_feature[name] = np.split(self._apply(fe, np.concatenate(segments)), bounds)
         for i, (utt, dec) in enumerate(batch):
             for name in self.frontends:
-                self.writer.add_rows(name, per_feature[name][i])
-            self.writer.end_utterance(StoredUtterance(utt, dec.content_hash, dec.duration_s))
-        self.writer.commit()
+                self.sink.add_rows(name, per_feature[name][i])
+            self.sink.end_utterance(StoredUtterance(utt, dec.content_hash, dec.duration_s))
+        self.sink.commit()
 
     def _stream_one(self, utt: Utterance, dec: Decoded) -> str | None:
         """Featurize one long file block by block in bounded memory; commit it whole, or return why not."""
@@ -132,7 +132,7 @@ class FeaturePipeline:
         def drain(name: str, final: bool) -> None:
             while len(pending[name]) >= size or (final and pending[name]):
                 take, pending[name] = pending[name][:size], pending[name][size:]
-                self.writer.add_rows(name, self._apply(self.frontends[name], np.stack(take)))
+                self.sink.add_rows(name, self._apply(self.frontends[name], np.stack(take)))
 
         try:
             for block in audio.stream(utt.path, block_seconds=STREAM_BLOCK_SECONDS):
@@ -142,15 +142,15 @@ class FeaturePipeline:
                         pending[name].extend(segmenters[name].push(block))
                         drain(name, final=False)
                     else:
-                        self.writer.add_rows(name, block)
+                        self.sink.add_rows(name, block)
             for name, segmenter in segmenters.items():
                 pending[name].extend(segmenter.finish())
                 drain(name, final=True)
         except audio.AudioError as err:
-            self.writer.discard_utterance()
+            self.sink.discard_utterance()
             return err.reason
-        self.writer.end_utterance(StoredUtterance(utt, dec.content_hash, n_samples / audio.TARGET_SR))
-        self.writer.commit()
+        self.sink.end_utterance(StoredUtterance(utt, dec.content_hash, n_samples / audio.TARGET_SR))
+        self.sink.commit()
         return None
 
     def _apply(self, fe: "Frontend", segments: np.ndarray) -> np.ndarray:
