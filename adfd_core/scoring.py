@@ -10,7 +10,7 @@ is that of the first model's segmentation, averaged over the models that share i
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from adfd_core.modelfile import ModelFile
     from adfd_core.scoretable import ScoreTable
-    from adfd_core.store import StoredUtterance
+    from adfd_core.store import FeatureFile, StoredUtterance
 
 DEFAULT_MODEL_PACKAGE = "adfd_core.default_model"
 
@@ -72,17 +72,14 @@ def frontend_key(spec: dict) -> str:
 
 
 def load_models(paths: Sequence[Path], device: "torch.device") -> list[LoadedModel]:
-    """Load each model file onto ``device`` in eval mode; only segment models score for now."""
+    """Load each model file onto ``device`` in eval mode."""
     from adfd_core.modelfile import load_model
-    from adfd_core.models.registry import entry
 
     if not paths:
         raise ScoringError("no model files to score with")
     models = []
     for path in paths:
         module, info = load_model(path, device=str(device))
-        if entry(info.name).input_kind != "segments":
-            raise ScoringError(f"{path}: {info.name} takes {entry(info.name).input_kind} input, which `score` cannot feed yet")
         models.append(LoadedModel(Path(path), module.eval(), info, frontend_key(info.frontend)))
     return models
 
@@ -198,29 +195,42 @@ def score_audio(
 
 def score_features(path: Path, models: Sequence[LoadedModel], device: "torch.device", batch_size: int = 256) -> list[RecordingScore]:
     """Score every recording of a feature file from its stored rows; each model needs a feature made
-    with exactly its front-end spec. The inputs that featurize could not read come last, with their error."""
+    with exactly its front-end spec (a waveform model: the stored whole waveform, cut into its
+    windows). The inputs that featurize could not read come last, with their error."""
     from adfd_core.store import FeatureFile
 
     with FeatureFile(path) as ff:
-        by_key = {frontend_key(f.spec): name for name, f in ff.features.items() if not f.whole_utterance}
-        missing = [m for m in models if m.frontend_key not in by_key]
-        if missing:
-            m = missing[0]
-            raise ScoringError(
-                f"{path}: holds no feature made with {m.path}'s front-end ({m.info.frontend['name']} with its parameters); "
-                f"featurize with -f {m.info.frontend['name']} or score the audio"
-            )
+        sources = {m.frontend_key: _stored_rows(ff, m) for m in models}
         stored = ff.utterances()
         failed = [RecordingScore(Utterance(f["id"], Path(f["path"]), "unknown"), error=f["reason"]) for f in ff.failures()]
         sink = _ScoringSink(models, device, batch_size)
         for index, s in enumerate(stored):
-            for key in {m.frontend_key for m in models}:
-                sink.add_rows(key, ff.rows(by_key[key], index))
+            for key, rows_of in sources.items():
+                sink.add_rows(key, rows_of(index))
             sink.end_utterance(s)
             if index % 64 == 63:
                 sink.commit()
         sink.commit()
     return [sink.done[s.utterance.id] for s in stored] + failed
+
+
+def _stored_rows(ff: "FeatureFile", model: LoadedModel) -> Callable[[int], np.ndarray]:
+    """Utterance index -> the rows ``model`` scores, from the feature of ``ff`` its front-end made."""
+    spec = model.info.frontend
+    for name, f in ff.features.items():
+        if not f.whole_utterance and frontend_key(f.spec) == model.frontend_key:
+            return lambda index: ff.rows(name, index)
+    if spec["name"] == "wave":
+        window = round(spec["params"]["segment_seconds"] * spec["params"]["sample_rate"])
+        for name, f in ff.features.items():
+            same = (f.spec["name"], f.spec["version"], f.spec["params"]["sample_rate"]) == (
+                "wave", spec["version"], spec["params"]["sample_rate"])
+            if f.whole_utterance and same:
+                return lambda index: np.stack(list(audio.iter_segments([ff.rows(name, index)], window)))[:, None, None, :]
+    raise ScoringError(
+        f"{ff.path}: holds no feature made with {model.path}'s front-end ({spec['name']} with its parameters); "
+        f"featurize with -f {spec['name']} or score the audio"
+    )
 
 
 def to_table(results: Sequence[RecordingScore], models: Sequence[LoadedModel], segments: bool = False,

@@ -13,6 +13,7 @@ takes its share of every epoch's batches; rank 0 validates, decides on stopping 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -29,6 +30,9 @@ import torch.nn.functional as F
 
 from adfd_core.errors import AdfdError
 from adfd_core.trainset import BalancedEpochSampler, SegmentRows, check_compatible, choose_feature, input_statistics, load_rows
+from adfd_core.wavedata import KeyedSampler, TrainingCrops, WaveRows, load_waves, synthesizer_names
+
+Rows = SegmentRows | WaveRows  # segment rows for "segments" models, waveforms for "wave" models
 
 log = logging.getLogger(__name__)
 
@@ -142,17 +146,29 @@ def _device(name: str, procs: _Processes) -> torch.device:
 # --------------------------------------------------------------------------- data
 
 
-def _datasets(train_path: Path, val_path: Path | None, options: TrainOptions, default_feature: str | None) -> tuple[SegmentRows, SegmentRows]:
-    feature = choose_feature(train_path, options.feature, default_feature)
-    train = load_rows(train_path, feature)
+def _datasets(train_path: Path, val_path: Path | None, options: TrainOptions, config: Any) -> tuple[Rows, Rows]:
+    """The training and validation data of the model: segment rows, or waveforms cropped to its input."""
+    from adfd_core.models import registry
+
+    e = registry.entry(options.model)
+    wave = e.input_kind == "wave"
+    if wave:
+        from adfd_core.audio import TARGET_SR
+
+        crop = round(config.crop_seconds * TARGET_SR)
+        load = lambda path, feature: load_waves(path, feature, crop)  # noqa: E731
+    else:
+        load = load_rows
+    feature = choose_feature(train_path, options.feature, e.default_feature, whole_utterance=wave)
+    train = load(train_path, feature)
     if val_path is None:
         return _hold_out(train_path, train, options.seed)
-    val = load_rows(val_path, choose_feature(val_path, feature, None))
+    val = load(val_path, choose_feature(val_path, feature, None, whole_utterance=wave))
     check_compatible(train, val)
     return train, val
 
 
-def _hold_out(path: Path, rows: SegmentRows, seed: int, fraction: float = 0.1) -> tuple[SegmentRows, SegmentRows]:
+def _hold_out(path: Path, rows: Rows, seed: int, fraction: float = 0.1) -> tuple[Rows, Rows]:
     """Without --val: a group-disjoint tenth of the training utterances validates."""
     from adfd_core.splits import split_utterances
     from adfd_core.store import FeatureFile
@@ -162,7 +178,7 @@ def _hold_out(path: Path, rows: SegmentRows, seed: int, fraction: float = 0.1) -
     val_ids = {u.id for u in split_utterances(utts, val=fraction, test=0.0, seed=seed)["val"]}
     in_val = torch.tensor([utt_id in val_ids for utt_id in rows.utt_ids])
     val = rows.subset(in_val)
-    if len(set(val.y.tolist())) < 2:
+    if len(set(val.recording_labels().tolist())) < 2:
         raise TrainError(f"{path}: the held-out tenth has only one class; give a validation file with --val")
     log.info("no --val: validating on %d held-out utterances of %s (grouped by utterance group)", len(val.utt_ids), path)
     return rows.subset(~in_val), val
@@ -171,40 +187,71 @@ def _hold_out(path: Path, rows: SegmentRows, seed: int, fraction: float = 0.1) -
 # --------------------------------------------------------------------------- model
 
 
-def _model(options: TrainOptions, train: SegmentRows):
+def _config(options: TrainOptions) -> Any:
+    """The model config from the paper's defaults and ``--set`` overrides, before it is fitted to the data."""
     from adfd_core.models import registry
 
-    values: dict[str, Any] = dict(options.overrides)
+    return registry.make_config(options.model, dict(options.overrides))
+
+
+def _model(options: TrainOptions, config: Any, train: Rows) -> tuple[torch.nn.Module, Any]:
+    """The model for ``config`` fitted to the training data: its input shape, its synthesizer names and,
+    for segment models, the rows' input statistics. Returns the model and the config it was built with."""
+    from adfd_core.models import registry
+
     config_fields = {f.name for f in fields(registry.entry(options.model).config_cls)}
-    fitted = {"input_shape": tuple(train.x.shape[1:])} if "input_shape" in config_fields else {}
-    config = registry.make_config(options.model, values, **fitted)
+    fitted: dict[str, Any] = {}
+    if "input_shape" in config_fields and isinstance(train, SegmentRows):
+        fitted["input_shape"] = tuple(train.x.shape[1:])
+    if "synthesizers" in config_fields:
+        fitted["synthesizers"] = synthesizer_names(train.utt_attacks, train.recording_labels())
+    config = dataclasses.replace(config, **fitted)
     model = registry.build(options.model, config)
-    model.set_input_statistics(*input_statistics(train.x))
+    if isinstance(getattr(model, "config", None), type(config)):
+        config = model.config  # a model may complete its config (e.g. the pre-trained encoder's architecture)
+    if isinstance(train, SegmentRows):
+        model.set_input_statistics(*input_statistics(train.x))
     return model, config
+
+
+class _Objective(torch.nn.Module):
+    """The training loss as a module's forward, so DistributedDataParallel sees the backward pass:
+    the model's own ``training_loss(batch)`` where it has one, else cross-entropy on its logits."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        if hasattr(self.model, "training_loss"):
+            return self.model.training_loss(batch)
+        return F.cross_entropy(self.model(batch["x"]).float(), batch["y"]), {}
 
 
 # --------------------------------------------------------------------------- evaluation
 
 
-def recording_scores(model: torch.nn.Module, rows: SegmentRows, device: torch.device, batch_size: int, amp: bool) -> np.ndarray:
-    """Per recording, ln(P(bona fide) / P(spoof)) of the mean segment probability: (n_utterances,) float64."""
+def recording_scores(model: torch.nn.Module, rows: Rows, device: torch.device, batch_size: int, amp: bool) -> np.ndarray:
+    """Per recording, ln(P(bona fide) / P(spoof)) of the mean probability over its segments (or
+    windows): (n_utterances,) float64."""
     model.eval()
-    p_bona = torch.empty(len(rows), dtype=torch.float64)
+    n = len(rows.utt_ids)
+    p_sum = torch.zeros(n, dtype=torch.float64)
+    count = torch.zeros(n, dtype=torch.float64)
     with torch.inference_mode(), _autocast(device, amp):
-        for start in range(0, len(rows), batch_size):
-            x = rows.x[start : start + batch_size].to(device, non_blocking=True)
-            p_bona[start : start + len(x)] = model(x).float().softmax(dim=1)[:, 1].double().cpu()
-    per_utt = torch.zeros(len(rows.utt_ids), dtype=torch.float64).index_add_(0, rows.utt, p_bona)
-    per_utt /= torch.bincount(rows.utt, minlength=len(rows.utt_ids)).double()
-    p = per_utt.clamp(1e-12, 1 - 1e-12).numpy()
+        for x, utt in rows.test_batches(batch_size):
+            p_bona = model(x.to(device, non_blocking=True)).float().softmax(dim=1)[:, 1].double().cpu()
+            p_sum.index_add_(0, utt, p_bona)
+            count.index_add_(0, utt, torch.ones_like(p_bona))
+    p = (p_sum / count).clamp(1e-12, 1 - 1e-12).numpy()
     return np.log(p) - np.log1p(-p)
 
 
-def validation_metrics(scores: np.ndarray, rows: SegmentRows) -> dict[str, float]:
+def validation_metrics(scores: np.ndarray, rows: Rows) -> dict[str, float]:
     """AUC and EER (%) of recording scores against the recordings' labels."""
     from adfd_core import metrics
 
-    labels = torch.zeros(len(rows.utt_ids), dtype=torch.int64).scatter_(0, rows.utt, rows.y).numpy()  # one label per recording
+    labels = rows.recording_labels().numpy()
     bona, spoof = scores[labels == 1], scores[labels == 0]
     eer, threshold = metrics.eer(bona, spoof)
     return {"val_auc": float(metrics.auc(bona, spoof)), "val_eer": 100.0 * float(eer), "val_eer_threshold": float(threshold)}
@@ -220,19 +267,26 @@ def _autocast(device: torch.device, amp: bool):
 class _Run:
     """One training run's state; the pieces a checkpoint saves and restores."""
 
-    def __init__(self, options: TrainOptions, train: SegmentRows, val: SegmentRows, procs: _Processes, device: torch.device):
+    def __init__(self, options: TrainOptions, config: Any, train: Rows, val: Rows, procs: _Processes, device: torch.device):
         self.options, self.train_rows, self.val_rows, self.procs, self.device = options, train, val, procs, device
         torch.manual_seed(options.seed)
-        self.model, self.config = _model(options, train)
+        self.model, self.config = _model(options, config, train)
         self.model.to(device)
-        self.net = self.model
+        self.net = _Objective(self.model)
         if procs.world > 1:
-            self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=options.lr, weight_decay=options.weight_decay)
+            self.net = torch.nn.parallel.DistributedDataParallel(self.net, device_ids=[device.index] if device.type == "cuda" else None)
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(trainable, lr=options.lr, weight_decay=options.weight_decay)
         self.scheduler = (
             torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=options.epochs) if options.cosine else None
         )
-        self.sampler = BalancedEpochSampler(train.y, options.batch_size, options.seed, options.balanced, procs.rank, procs.world)
+        sampler = BalancedEpochSampler(train.y, options.batch_size, options.seed, options.balanced, procs.rank, procs.world)
+        if isinstance(train, WaveRows):
+            self.sampler, self.dataset = KeyedSampler(sampler), TrainingCrops(
+                train, options.seed, procs.rank, getattr(self.model, "batch_fields", ()), getattr(self.config, "synthesizers", ()),
+            )
+        else:
+            self.sampler, self.dataset = sampler, train
         self.epoch = 0  # epochs finished
         self.history: list[dict[str, Any]] = []
         self.best_state: dict[str, torch.Tensor] = {}
@@ -258,8 +312,8 @@ class _Run:
         self.epoch, self.history = state["epoch"], state["history"]
         self.best_state, self.best_epoch, self.best_auc = state["best_state"], state["best_epoch"], state["best_auc"]
 
-    def train_epoch(self, observer: TrainObserver) -> tuple[float, int]:
-        """One pass over this process's batches: (mean loss, samples seen by this process)."""
+    def train_epoch(self, observer: TrainObserver) -> tuple[float, dict[str, float], int]:
+        """One pass over this process's batches: (mean loss, mean of each loss part, samples seen by this process)."""
         from torch.utils.data import DataLoader
 
         self.sampler.set_epoch(self.epoch)
@@ -267,33 +321,37 @@ class _Run:
         # same whether or not the run was interrupted before this epoch.
         torch.manual_seed(self.options.seed * 100_003 + self.epoch * 1_009 + self.procs.rank)
         loader = DataLoader(
-            self.train_rows, batch_sampler=self.sampler, collate_fn=_as_batch, num_workers=self.options.workers,
+            self.dataset, batch_sampler=self.sampler, collate_fn=_as_batch, num_workers=self.options.workers,
             pin_memory=self.device.type == "cuda",
         )
         self.net.train()
         total, seen = 0.0, 0
+        parts_total: dict[str, float] = {}
         observer.epoch_start(self.epoch + 1, len(self.sampler))
-        for x, y in loader:
-            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        for batch in loader:
+            batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
             with _autocast(self.device, self.options.amp):
-                loss = F.cross_entropy(self.net(x).float(), y)
+                loss, parts = self.net(batch)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
-            total += float(loss.detach()) * len(y)
-            seen += len(y)
+            n = len(batch["y"])
+            total += float(loss.detach()) * n
+            for name, value in parts.items():
+                parts_total[name] = parts_total.get(name, 0.0) + float(value) * n
+            seen += n
             observer.batch_end(float(loss.detach()))
         if self.scheduler:
             self.scheduler.step()
-        return total / max(seen, 1), seen
+        return total / max(seen, 1), {k: v / max(seen, 1) for k, v in parts_total.items()}, seen
 
     def validate(self) -> dict[str, float]:
         scores = recording_scores(self.model, self.val_rows, self.device, self.options.batch_size * 2, self.options.amp)
         return validation_metrics(scores, self.val_rows)
 
 
-def _as_batch(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    return batch  # SegmentRows.__getitems__ already returns a stacked batch
+def _as_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return batch  # the datasets' __getitems__ already return a stacked batch
 
 
 def train(
@@ -328,8 +386,9 @@ def train(
         torch.distributed.init_process_group(backend, timeout=timedelta(hours=2))
     try:
         device = _device(options.device, procs)
-        train_rows, val_rows = _datasets(train_path, val_path, options, registry.entry(options.model).default_feature)
-        run = _Run(options, train_rows, val_rows, procs, device)
+        config = _config(options)
+        train_rows, val_rows = _datasets(train_path, val_path, options, config)
+        run = _Run(options, config, train_rows, val_rows, procs, device)
         identity = {"options": options.identity(), "train": train_rows.sha256, "val": val_rows.sha256}
         if resume:
             state = load_checkpoint(ckpt)
@@ -354,13 +413,14 @@ def _loop(run: _Run, result: TrainResult, identity: dict, ckpt: Path, observer: 
     stopped = False
     while run.epoch < opts.epochs and not stopped:
         start = time.perf_counter()
-        loss, seen = run.train_epoch(observer)
+        loss, parts, seen = run.train_epoch(observer)
         seconds = time.perf_counter() - start
         run.epoch += 1
         stop = torch.zeros(1, device=run.device)  # rank 0's decision, broadcast to the others
         if procs.main:
-            record = {"epoch": run.epoch, "train_loss": loss, "lr": run.optimizer.param_groups[0]["lr"],
-                      "train_seconds": seconds, "train_samples_per_s": seen * procs.world / seconds, **run.validate()}
+            record = {"epoch": run.epoch, "train_loss": loss, **{f"train_{k}": v for k, v in parts.items()},
+                      "lr": run.optimizer.param_groups[0]["lr"], "train_seconds": seconds,
+                      "train_samples_per_s": seen * procs.world / seconds, **run.validate()}
             if record["val_auc"] > run.best_auc or not run.best_state:
                 run.best_auc, run.best_epoch = record["val_auc"], run.epoch
                 run.best_state = {k: v.detach().cpu().clone() for k, v in run.model.state_dict().items()}
@@ -378,7 +438,18 @@ def _loop(run: _Run, result: TrainResult, identity: dict, ckpt: Path, observer: 
     result.stopped_early = stopped and run.epoch < opts.epochs
 
 
-def _write_outputs(run: _Run, result: TrainResult, train: SegmentRows, val: SegmentRows, command: list[str] | None) -> None:
+def _scoring_frontend(run: _Run, train: Rows) -> dict:
+    """The front-end spec the model file records for `score`: the training rows' own, or for a waveform
+    model the waveform cut into windows of its input length."""
+    if isinstance(train, SegmentRows):
+        return train.spec
+    from adfd_core import frontends
+
+    params = {**train.spec["params"], "segment_seconds": float(run.config.crop_seconds)}
+    return frontends.from_spec({**train.spec, "params": params}).spec.to_dict()
+
+
+def _write_outputs(run: _Run, result: TrainResult, train: Rows, val: Rows, command: list[str] | None) -> None:
     """The best epoch's model file and the JSON training log."""
     from adfd_core.modelfile import ModelFile, save_model
     from adfd_core.models.registry import config_to_dict
@@ -399,6 +470,6 @@ def _write_outputs(run: _Run, result: TrainResult, train: SegmentRows, val: Segm
         "device": str(run.device),
         "amp": "bf16" if run.options.amp and run.device.type == "cuda" else "off",
     }
-    info = ModelFile(name=run.options.model, config=run.config, frontend=train.spec, training=summary, calibration=None, extra={})
+    info = ModelFile(name=run.options.model, config=run.config, frontend=_scoring_frontend(run, train), training=summary, calibration=None, extra={})
     save_model(result.output, run.model.cpu(), info)
     result.log_path.write_text(json.dumps({**summary, "history": result.history}, indent=2, default=str) + "\n")

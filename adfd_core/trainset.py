@@ -9,6 +9,7 @@ epoch is the same whether a run was interrupted before it or not, on any number 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,21 +26,55 @@ class TrainDataError(AdfdError):
     """A feature file that cannot train or validate this model: wrong feature, shape or labels."""
 
 
-def choose_feature(path: Path, requested: str | None, default: str | None) -> str:
-    """The segment feature to train on: ``requested``, else the file's only segment feature, else ``default``."""
+def choose_feature(path: Path, requested: str | None, default: str | None, whole_utterance: bool = False) -> str:
+    """The feature to train on: ``requested``, else the file's only feature of the right kind, else ``default``.
+
+    whole_utterance=False looks among segment features (rows), True among whole-waveform ones (``wave``).
+    """
+    kind = "whole-waveform" if whole_utterance else "segment"
     with FeatureFile(path) as ff:
-        segment_features = [n for n, f in ff.features.items() if not f.whole_utterance]
+        candidates = [n for n, f in ff.features.items() if f.whole_utterance == whole_utterance]
     if requested is not None:
-        if requested not in segment_features:
-            raise TrainDataError(f"{path}: has no segment feature {requested!r} (it holds: {', '.join(segment_features) or 'none'})")
+        if requested not in candidates:
+            hint = " (featurize with -f wave)" if whole_utterance else ""
+            raise TrainDataError(f"{path}: has no {kind} feature {requested!r} (it holds: {', '.join(candidates) or 'none'}){hint}")
         return requested
-    if len(segment_features) == 1:
-        return segment_features[0]
-    if default in segment_features:
+    if len(candidates) == 1:
+        return candidates[0]
+    if default in candidates:
         return default
-    raise TrainDataError(
-        f"{path}: holds several features ({', '.join(segment_features) or 'none'}); choose one with --feature"
-    )
+    if not candidates and whole_utterance:
+        raise TrainDataError(f"{path}: holds no whole-waveform feature; this model trains on audio: featurize with -f wave")
+    raise TrainDataError(f"{path}: holds several {kind} features ({', '.join(candidates) or 'none'}); choose one with --feature")
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """The labelled utterances of a feature file (those labelled unknown are left out), by file index."""
+
+    index: np.ndarray  # (n,) int64 utterance indices into the file
+    ids: list[str]
+    labels: list[str]  # "bonafide" or "spoof"
+    attacks: list[str]
+
+    @property
+    def classes(self) -> np.ndarray:
+        """(n,) int64 class per LABEL_INDEX."""
+        return np.array([LABEL_INDEX[label] for label in self.labels], dtype=np.int64)
+
+
+def labelled_utterances(ff: FeatureFile) -> Labelled:
+    """The utterances of ``ff`` with a label; refuses a file without both classes."""
+    labels = ff.column("label")
+    ids, attacks = ff.column("id"), ff.column("attack")
+    keep = [i for i, label in enumerate(labels) if label != "unknown"]
+    classes = Counter(labels[i] for i in keep)
+    if classes["bonafide"] == 0 or classes["spoof"] == 0:
+        raise TrainDataError(
+            f"{ff.path}: needs both bona fide and spoof utterances to train or validate on; it has "
+            f"{classes['bonafide']} bona fide, {classes['spoof']} spoof ({len(labels) - len(keep)} unlabelled)"
+        )
+    return Labelled(np.array(keep, dtype=np.int64), [ids[i] for i in keep], [labels[i] for i in keep], [attacks[i] for i in keep])
 
 
 @dataclass
@@ -86,44 +121,43 @@ class SegmentRows:
             [self.utt_ids[i] for i in kept], [self.utt_attacks[i] for i in kept], self.sha256,
         )
 
-    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        """A batch (x (B, C, F, T), y (B,)) for a torch DataLoader with a batch sampler."""
+    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        """A batch {"x": (B, C, F, T), "y": (B,)} for a torch DataLoader with a batch sampler."""
         idx = torch.as_tensor(indices)
-        return self.x[idx], self.y[idx]
+        return {"x": self.x[idx], "y": self.y[idx]}
+
+    def recording_labels(self) -> torch.Tensor:
+        """(n_utterances,) int64 class of each recording."""
+        return torch.zeros(len(self.utt_ids), dtype=torch.int64).scatter_(0, self.utt, self.y)
+
+    def test_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Every row once, in order: (x (b, C, F, T), utterance index (b,))."""
+        for start in range(0, len(self), batch_size):
+            yield self.x[start : start + batch_size], self.utt[start : start + batch_size]
 
 
 def load_rows(path: Path, feature: str) -> SegmentRows:
-    """The labelled rows of ``feature`` (utterances labelled unknown are left out); refuses a file
-    without both classes."""
+    """The rows of ``feature`` of the labelled utterances; refuses a file without both classes."""
     from adfd_core.audio import file_sha256
 
     with FeatureFile(path) as ff:
         info = ff.feature(feature)
         if info.whole_utterance:
             raise TrainDataError(f"{path}: feature {feature!r} holds whole waveforms, not segment rows")
-        labels = ff.column("label")
-        ids, attacks = ff.column("id"), ff.column("attack")
+        utts = labelled_utterances(ff)
         starts, counts = ff.extent(feature)
-        keep = [i for i, label in enumerate(labels) if label != "unknown"]
         data = ff.all_rows(feature)  # one read; the labelled rows are gathered below
-    classes = Counter(labels[i] for i in keep)
-    if classes["bonafide"] == 0 or classes["spoof"] == 0:
-        raise TrainDataError(
-            f"{path}: needs both bona fide and spoof utterances to train or validate on; it has "
-            f"{classes['bonafide']} bona fide, {classes['spoof']} spoof ({len(labels) - len(keep)} unlabelled)"
-        )
+    keep = utts.index
     rows = np.concatenate([np.arange(starts[i], starts[i] + counts[i]) for i in keep])
-    utt = np.repeat(np.arange(len(keep)), counts[keep])
-    y = np.repeat([LABEL_INDEX[labels[i]] for i in keep], counts[keep])
     return SegmentRows(
         path=Path(path),
         feature=feature,
         spec=info.spec,
         x=torch.from_numpy(np.ascontiguousarray(data[rows])),
-        y=torch.from_numpy(y.astype(np.int64)),
-        utt=torch.from_numpy(utt.astype(np.int64)),
-        utt_ids=[ids[i] for i in keep],
-        utt_attacks=[attacks[i] for i in keep],
+        y=torch.from_numpy(np.repeat(utts.classes, counts[keep])),
+        utt=torch.from_numpy(np.repeat(np.arange(len(keep)), counts[keep]).astype(np.int64)),
+        utt_ids=utts.ids,
+        utt_attacks=utts.attacks,
         sha256=file_sha256(path),
     )
 

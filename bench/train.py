@@ -1,8 +1,9 @@
 """Benchmark: training and inference throughput of the models `adfd train` builds.
 
-For each model case and device: samples per second of a training step (forward, cross-entropy,
-backward, Adam step: what adfd_core.training does per batch, bf16 autocast on CUDA) and of an
-inference batch (eval mode, softmax), on one fixed batch of random 3x64x64 rows (no data loading),
+For each model case and device: samples per second of a training step (forward, the model's
+training loss, backward, Adam step: what adfd_core.training does per batch, bf16 autocast on CUDA)
+and of an inference batch (eval mode, softmax), on one fixed batch of random 3x64x64 rows, or of
+waveform crops with random labels for a waveform model (no data loading, no augmentation),
 warm-up steps excluded; and the peak memory: torch.cuda.max_memory_allocated on a GPU, the
 process's peak resident set (ru_maxrss, imports included; ``rss_before_mib`` is the resident set
 once torch and the model are loaded) on the CPU. Each measurement runs in a fresh process so
@@ -15,6 +16,7 @@ convnext_tiny.v1:input_size=none (native 64x64).
     python bench/train.py                                  # the CPU, and CUDA when there is one
     python bench/train.py --device cuda --steps 50
     python bench/train.py --case cnn.v1 --case resnet18.v1:input_size=112 --steps 5 --warmup 1
+    python bench/train.py --case fdl.v1:synthesizers=a,b,c,d --batch-size 32   # 3-s waveform crops
 
 Prints one JSON line per measurement on stdout and a table on stderr. Run by hand; quoted in
 issue notes, not run in CI.
@@ -56,29 +58,49 @@ def _peak_rss_mib() -> float:
     return peak / MIB if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
 
 
+def _model_and_batch(name: str, overrides: dict[str, str], batch_size: int):
+    """The model as training builds it, and one random training batch: 3x64x64 rows for a segment
+    model (with their statistics set); for a waveform model, crops of its input length with every
+    label it asks for (random synthesizer, codec and speed classes)."""
+    import torch
+
+    from adfd_core.models import registry
+
+    e = registry.entry(name)
+    if e.input_kind == "wave":
+        config = registry.make_config(name, overrides)
+        model = registry.build(name, config)
+        n_synth = len(getattr(config, "synthesizers", ())) + 1
+        batch = {"x": 0.1 * torch.randn(batch_size, round(config.crop_seconds * 16_000)), "y": torch.randint(0, 2, (batch_size,))}
+        ranges = {"synth": n_synth, "codec": 10, "speed": 16}
+        batch.update({f: torch.randint(0, ranges[f], (batch_size,)) for f in getattr(model, "batch_fields", ())})
+        return model, batch
+    shape = (3, 64, 64)
+    model = registry.build(name, registry.make_config(name, overrides, input_shape=shape))
+    x = torch.randn(batch_size, *shape)
+    model.set_input_statistics(x.mean(dim=0), x.std(dim=0))
+    return model, {"x": x, "y": torch.randint(0, 2, (batch_size,))}
+
+
 def measure(case: str, device_name: str, mode: str, batch_size: int, steps: int, warmup: int, max_seconds: float) -> dict:
     """One measurement in this process: samples/s of ``mode`` ("train" or "infer") and its peak memory."""
     import torch
-    import torch.nn.functional as F
 
-    from adfd_core.models import registry
-    from adfd_core.training import _autocast  # the precision training and scoring use: bf16 on CUDA
+    from adfd_core.training import _autocast, _Objective  # the precision and loss training uses
 
     name, overrides = parse_case(case)
     device = torch.device(device_name)
     torch.manual_seed(0)
-    shape = (3, 64, 64)
-    config = registry.make_config(name, overrides, input_shape=shape)
-    model = registry.build(name, config)
-    x = torch.randn(batch_size, *shape)
-    model.set_input_statistics(x.mean(dim=0), x.std(dim=0))
+    model, batch = _model_and_batch(name, overrides, batch_size)
     model.to(device)
-    x, y = x.to(device), torch.randint(0, 2, (batch_size,), device=device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    batch = {k: v.to(device) for k, v in batch.items()}
+    x = batch["x"]
+    objective = _Objective(model)  # the loss training optimizes: the model's own, or cross-entropy
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
 
     def train_step() -> None:
         with _autocast(device, True):
-            loss = F.cross_entropy(model(x).float(), y)
+            loss, _ = objective(batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -56,12 +56,12 @@ def build(name: str, segment_seconds: float | None = None, **params: Any) -> Fro
     """The front-end ``name`` with the paper's defaults, any of them overridden by ``params``.
 
     segment_seconds=None keeps the front-end's own segment length; whole-utterance front-ends
-    (``wave``) have none and ignore it.
+    (``wave``) ignore it (pass it in ``params`` to cut a waveform into windows).
     """
     entry = _entry(name)
     check_names(name, params, entry.defaults)
     merged = {**entry.defaults, **params}
-    if segment_seconds is not None and "segment_seconds" in entry.defaults:
+    if segment_seconds is not None and entry.defaults.get("segment_seconds") is not None:
         merged["segment_seconds"] = float(segment_seconds) if isinstance(segment_seconds, int) else segment_seconds
     return entry.make(FrontendSpec(name, entry.version, merged))
 

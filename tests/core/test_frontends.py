@@ -94,7 +94,7 @@ def test_default_shape_and_spec(name):
     assert fe.spec.params["sample_rate"] == SR == fe.sample_rate
     json.dumps(fe.spec.to_dict())  # JSON-serializable
     if name == "wave":
-        assert fe.segment_samples is None and fe.spec.params == {"sample_rate": SR}
+        assert fe.segment_samples is None and fe.spec.params == {"sample_rate": SR, "segment_seconds": None}
         assert fe.output_shape(1234) == (1, 1, 1234)
     else:
         assert fe.segment_samples == round(fe.spec.params["segment_seconds"] * SR)
@@ -148,6 +148,8 @@ def test_overrides_are_recorded_in_the_spec():
     assert fe.spec.params["segment_seconds"] == 1.0 and fe.spec.params["n_bands"] == 40
     assert fe.output_shape() == (3, 40, 33)
     assert build("wave", segment_seconds=2.0).segment_samples is None  # whole utterance: ignored
+    windows = from_spec({"name": "wave", "version": 1, "params": {"sample_rate": SR, "segment_seconds": 0.5}})
+    assert windows.segment_samples == SR // 2 and windows.output_shape() == (1, 1, SR // 2)  # a waveform model's input
 
 
 def test_unknown_name_lists_valid_names():
