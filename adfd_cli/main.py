@@ -15,6 +15,7 @@ import typer
 
 from adfd_cli.commands.completions import completions
 from adfd_cli.commands.evaluate import evaluate
+from adfd_cli.commands.explain import explain
 from adfd_cli.commands.featurize import featurize
 from adfd_cli.commands.fuse import fuse
 from adfd_cli.commands.info import info
@@ -38,6 +39,7 @@ app.command("train", epilog=EXIT_CODES_HELP)(train)
 app.command("fuse", epilog=EXIT_CODES_HELP)(fuse)
 app.command("evaluate", epilog=EXIT_CODES_HELP)(evaluate)
 app.command("score", epilog=EXIT_CODES_HELP)(score)
+app.command("explain", epilog=EXIT_CODES_HELP)(explain)
 app.command("info", epilog=EXIT_CODES_HELP)(info)
 app.command("models", epilog=EXIT_CODES_HELP)(models)
 app.command("completions", epilog=EXIT_CODES_HELP)(completions)

@@ -123,8 +123,9 @@ def load_waves(path: Path, feature: str, crop_samples: int) -> WaveRows:
 
 
 def synthesizer_name(attack: str) -> str:
-    """The synthesizer class name of a spoof utterance's attack field."""
-    return attack.strip() or UNKNOWN_SYNTHESIZER
+    """The synthesizer class name of a spoof utterance's attack field ("-" or empty: unknown)."""
+    name = attack.strip()
+    return UNKNOWN_SYNTHESIZER if name in ("", "-") else name
 
 
 def synthesizer_names(attacks: Sequence[str], classes: torch.Tensor) -> tuple[str, ...]:

@@ -2,7 +2,7 @@
 _adfd() {
     local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
     if [[ $COMP_CWORD -eq 1 ]]; then
-        COMPREPLY=( $(compgen -W "completions evaluate featurize fuse info models score split train --help" -- "$cur") )
+        COMPREPLY=( $(compgen -W "completions evaluate explain featurize fuse info models score split train --help" -- "$cur") )
         return
     fi
     case "${COMP_WORDS[1]}" in
@@ -27,10 +27,24 @@ _adfd() {
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi
         ;;
+    explain)
+        case "$prev" in
+            -o|--output) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
+            --features) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
+            --stream) COMPREPLY=(); return ;;
+            --max-items) COMPREPLY=(); return ;;
+            --device) COMPREPLY=( $(compgen -W "auto cpu cuda" -- "$cur") ); return ;;
+        esac
+        if [[ "$cur" == -* ]]; then
+            COMPREPLY=( $(compgen -W "-o --output --features --stream --max-items --device --help" -- "$cur") )
+        else
+            COMPREPLY=( $(compgen -f -- "$cur") )
+        fi
+        ;;
     featurize)
         case "$prev" in
             -o|--output) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
-            -f|--feature) COMPREPLY=( $(compgen -W "cqt cqt-gam cqt-lf cqt-mel cqt2 logspec stft stft-gam stft-lf stft-mel wave wt wt-gam wt-lf wt-mel" -- "$cur") ); return ;;
+            -f|--feature) COMPREPLY=( $(compgen -W "cqt cqt-gam cqt-lf cqt-mel cqt2 logspec pyannote seamless speechbrain stft stft-gam stft-lf stft-mel wave whisper wt wt-gam wt-lf wt-mel" -- "$cur") ); return ;;
             --protocol) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
             --subset) COMPREPLY=( $(compgen -W "eval progress hidden_track all" -- "$cur") ); return ;;
             --from-list) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
@@ -116,10 +130,10 @@ _adfd() {
         ;;
     train)
         case "$prev" in
-            -m|--model) COMPREPLY=( $(compgen -W "cnn.v1 rnn.v1 crnn.v1 resnet18.v1 mobilenet_v3.v1 efficientnet_b0.v1 densenet121.v1 shufflenet_v2.v1 swin_t.v1 convnext_tiny.v1 googlenet.v1 mnasnet.v1 regnet.v1" -- "$cur") ); return ;;
+            -m|--model) COMPREPLY=( $(compgen -W "cnn.v1 rnn.v1 crnn.v1 resnet18.v1 mobilenet_v3.v1 efficientnet_b0.v1 densenet121.v1 shufflenet_v2.v1 swin_t.v1 convnext_tiny.v1 googlenet.v1 mnasnet.v1 regnet.v1 fdl.v1" -- "$cur") ); return ;;
             -o|--output) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
             --val) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
-            -f|--feature) COMPREPLY=( $(compgen -W "cqt cqt-gam cqt-lf cqt-mel cqt2 logspec stft stft-gam stft-lf stft-mel wave wt wt-gam wt-lf wt-mel" -- "$cur") ); return ;;
+            -f|--feature) COMPREPLY=( $(compgen -W "cqt cqt-gam cqt-lf cqt-mel cqt2 logspec pyannote seamless speechbrain stft stft-gam stft-lf stft-mel wave whisper wt wt-gam wt-lf wt-mel" -- "$cur") ); return ;;
             --epochs) COMPREPLY=(); return ;;
             --batch-size) COMPREPLY=(); return ;;
             --lr) COMPREPLY=(); return ;;

@@ -5,6 +5,7 @@ _adfd() {
     commands=(
         'completions:Print the completion script for SHELL (bash\: `source <(adfd completions bash)`)'
         'evaluate:Compute detection metrics of labelled scores\: pooled, then per attack'
+        'explain:Explain a feature-decomposition model'\''s decisions'
         'featurize:Decode audio, compute features and write them to one HDF5 file'
         'fuse:Fuse score tables that list the same recordings'
         'info:Describe a feature file (format, features, counts by label and attack, failures) or a model'
@@ -35,10 +36,20 @@ _adfd() {
             '(--help)'--help'[Show the command'\''s help]' \
             '*:file:_files'
         ;;
+    explain)
+        _arguments \
+            '(-o --output)'{-o,--output}'[Folder for the PNGs (made if missing)]:file:_files' \
+            '(--features)'--features'[Feature file with a '\''wave'\'' feature\: a t-SNE of the model'\''s latents of its recordings]:file:_files' \
+            '(--stream)'--stream'[Which latents the t-SNE shows\: synthesizer or content (shared\: a single-stream model)]:value: ' \
+            '(--max-items)'--max-items'[t-SNE of at most this many recordings, evenly spread over the file]:value: ' \
+            '(--device)'--device'[Where tensors live\: auto (CUDA when present), cpu, cuda or cuda\:N]:value:(auto cpu cuda)' \
+            '(--help)'--help'[Show the command'\''s help]' \
+            '*:file:_files'
+        ;;
     featurize)
         _arguments \
             '(-o --output)'{-o,--output}'[Feature file to write (HDF5)]:file:_files' \
-            '*'{-f,--feature}'[Front-end name, repeatable (see `adfd info --features`). Default\: cqt]:value:(cqt cqt-gam cqt-lf cqt-mel cqt2 logspec stft stft-gam stft-lf stft-mel wave wt wt-gam wt-lf wt-mel)' \
+            '*'{-f,--feature}'[Front-end name, repeatable (see `adfd info --features`). Default\: cqt]:value:(cqt cqt-gam cqt-lf cqt-mel cqt2 logspec pyannote seamless speechbrain stft stft-gam stft-lf stft-mel wave whisper wt wt-gam wt-lf wt-mel)' \
             '(--protocol)'--protocol'[Corpus description\: ASVspoof 2019 LA protocol, ASVspoof 2021 LA/DF key, In-the-Wild meta.csv, or a CSV/TSV manifest with a header. INPUT is then the audio folder]:file:_files' \
             '(--subset)'--subset'[ASVspoof 2021 keys\: which subset to keep (eval, progress, hidden_track, all)]:value:(eval progress hidden_track all)' \
             '(--from-list)'--from-list'[Read audio paths, one per line, from this file ('\''-'\'' for stdin) instead of INPUT]:file:_files' \
@@ -107,10 +118,10 @@ _adfd() {
         ;;
     train)
         _arguments \
-            '(-m --model)'{-m,--model}'[Registered model, e.g. cnn.v1 (see `adfd models`)]:value:(cnn.v1 rnn.v1 crnn.v1 resnet18.v1 mobilenet_v3.v1 efficientnet_b0.v1 densenet121.v1 shufflenet_v2.v1 swin_t.v1 convnext_tiny.v1 googlenet.v1 mnasnet.v1 regnet.v1)' \
+            '(-m --model)'{-m,--model}'[Registered model, e.g. cnn.v1 (see `adfd models`)]:value:(cnn.v1 rnn.v1 crnn.v1 resnet18.v1 mobilenet_v3.v1 efficientnet_b0.v1 densenet121.v1 shufflenet_v2.v1 swin_t.v1 convnext_tiny.v1 googlenet.v1 mnasnet.v1 regnet.v1 fdl.v1)' \
             '(-o --output)'{-o,--output}'[Model file to write (.safetensors)]:file:_files' \
             '(--val)'--val'[Validation feature file; without it a group-disjoint tenth of the training file validates]:file:_files' \
-            '(-f --feature)'{-f,--feature}'[Which feature of the file to train on (default\: the only one, or the model'\''s)]:value:(cqt cqt-gam cqt-lf cqt-mel cqt2 logspec stft stft-gam stft-lf stft-mel wave wt wt-gam wt-lf wt-mel)' \
+            '(-f --feature)'{-f,--feature}'[Which feature of the file to train on (default\: the only one, or the model'\''s)]:value:(cqt cqt-gam cqt-lf cqt-mel cqt2 logspec pyannote seamless speechbrain stft stft-gam stft-lf stft-mel wave whisper wt wt-gam wt-lf wt-mel)' \
             '(--epochs)'--epochs'[Most epochs to train]:value: ' \
             '(--batch-size)'--batch-size'[Segments per batch on the device]:value: ' \
             '(--lr)'--lr'[Adam learning rate]:value: ' \
@@ -123,7 +134,7 @@ _adfd() {
             '(--workers)'--workers'[DataLoader worker processes]:value: ' \
             '(--amp --no-amp)'{--amp,--no-amp}'[bf16 mixed precision on CUDA (no effect on CPU)]' \
             '*'--set'[Model config field, key=value, repeatable (see `adfd models --json`)]:value: ' \
-            '(--pretrained)'--pretrained'[ImageNet weights for a vision model\: a local .pth file, or '\''imagenet'\'' for the torch cache]:file:_files' \
+            '(--pretrained)'--pretrained'[Initial weights (the model'\''s `pretrained` field)\: a vision model'\''s ImageNet .pth file or '\''imagenet'\'' (torch cache); fdl.v1'\''s ResNet-18 checkpoint; wavespec.v1'\''s Wav2Vec2 folder or Hugging Face id]:file:_files' \
             '(--resume)'--resume'[Go on with the interrupted run whose checkpoint sits beside --output]' \
             '(--force)'--force'[Overwrite an existing output made from other inputs]' \
             '(--help)'--help'[Show the command'\''s help]' \

@@ -28,3 +28,32 @@ def tiny_model(path: Path, frontend: str = "stft-lf", seed: int = 0, segment_sec
         model.net.head[-1].weight.mul_(gain)
     info = ModelFile(name="cnn.v1", config=config, frontend=fe.spec.to_dict(), training={})
     return save_model(path, model, info)
+
+
+SMALL = {  # --set overrides that make a model small and fast, for tests that go through every registered model
+    "fdl.v1": {"width": "8", "crop_seconds": "0.5", "synthesizers": "a,b"},
+}
+
+
+def small_config(name: str):
+    """The config of registered model ``name``, shrunk where its defaults are slow (see SMALL)."""
+    overrides = dict(SMALL.get(name, {}))
+    if "input_size" in registry.config_to_dict(registry.make_config(name)):
+        overrides["input_size"] = "64"  # vision backbones at their 64x64 rows, not resized to 224
+    return registry.make_config(name, overrides)
+
+
+def example_input(config, batch: int = 2) -> torch.Tensor:
+    """A random batch the model of ``config`` takes: waveform crops (B, S) or feature rows (B, *input_shape)."""
+    if hasattr(config, "crop_seconds"):
+        return 0.1 * torch.randn(batch, round(config.crop_seconds * 16_000))
+    return torch.randn(batch, *config.input_shape)
+
+
+def tiny_fdl(path: Path, seed: int = 0) -> Path:
+    """Save an untrained small fdl.v1 (width 8, 0.5-s crops, synthesizers a and b) as training would."""
+    config = small_config("fdl.v1")
+    torch.manual_seed(seed)
+    model = registry.build("fdl.v1", config).eval()
+    spec = frontends.from_spec({"name": "wave", "version": 1, "params": {"sample_rate": 16_000, "segment_seconds": config.crop_seconds}})
+    return save_model(path, model, ModelFile(name="fdl.v1", config=config, frontend=spec.spec.to_dict(), training={}))

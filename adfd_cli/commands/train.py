@@ -48,7 +48,8 @@ def train(
     ] = None,
     pretrained: Annotated[
         str | None,
-        typer.Option("--pretrained", help="ImageNet weights for a vision model: a local .pth file, or 'imagenet' for the torch cache."),
+        typer.Option("--pretrained", help="Initial weights (the model's `pretrained` field): a vision model's ImageNet .pth file or "
+                     "'imagenet' (torch cache); fdl.v1's ResNet-18 checkpoint; wavespec.v1's Wav2Vec2 folder or Hugging Face id."),
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Go on with the interrupted run whose checkpoint sits beside --output.")] = False,
     force: options.Force = False,

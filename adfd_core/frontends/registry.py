@@ -24,6 +24,7 @@ class _Entry:
 @cache
 def _registry() -> dict[str, _Entry]:
     from adfd_core.frontends.cqt2 import CQT2_DEFAULTS, CqtMagPhase
+    from adfd_core.frontends.embeddings import EMBEDDINGS
     from adfd_core.frontends.ensemble import FILTERBANK_SUFFIXES, TRANSFORMS, EnsembleFrontend, ensemble_defaults
     from adfd_core.frontends.logspec import LOGSPEC_DEFAULTS, LogSpec
     from adfd_core.frontends.wave import WAVE_DEFAULTS, Waveform
@@ -37,6 +38,8 @@ def _registry() -> dict[str, _Entry]:
     entries["logspec"] = _Entry(1, LOGSPEC_DEFAULTS, LogSpec)
     entries["cqt2"] = _Entry(1, CQT2_DEFAULTS, CqtMagPhase)
     entries["wave"] = _Entry(1, WAVE_DEFAULTS, Waveform)
+    for name, cls in EMBEDDINGS.items():
+        entries[name] = _Entry(1, cls.DEFAULTS, cls)
     return entries
 
 
@@ -56,7 +59,7 @@ def build(name: str, segment_seconds: float | None = None, **params: Any) -> Fro
     """The front-end ``name`` with the paper's defaults, any of them overridden by ``params``.
 
     segment_seconds=None keeps the front-end's own segment length; whole-utterance front-ends
-    (``wave``) ignore it (pass it in ``params`` to cut a waveform into windows).
+    (``wave``) ignore it (``from_spec`` with a segment_seconds parameter cuts a waveform into windows).
     """
     entry = _entry(name)
     check_names(name, params, entry.defaults)
@@ -83,10 +86,14 @@ def from_spec(spec: FrontendSpec | Mapping[str, Any]) -> Frontend:
 
 
 def describe_all() -> list[dict[str, Any]]:
-    """For `adfd info --features`: name, version, default params and row_shape ([] for whole-utterance) of each."""
+    """For `adfd info --features`: name, version, default params and row_shape ([] for whole-utterance) of each.
+
+    The spec comes from the registry, not from the built front-end: an embedding front-end's spec
+    would hash its network's files.
+    """
     rows = []
     for name in available():
-        frontend = build(name)
+        entry, frontend = _entry(name), build(name)
         shape = list(frontend.output_shape()) if frontend.segment_samples else []
-        rows.append({**frontend.spec.to_dict(), "row_shape": shape})
+        rows.append({**FrontendSpec(name, entry.version, dict(entry.defaults)).to_dict(), "row_shape": shape})
     return rows

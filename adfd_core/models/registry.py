@@ -35,13 +35,14 @@ class ModelEntry:
     config_cls: type  # a frozen dataclass; its defaults are the paper's
     make: Callable[[Any], torch.nn.Module]  # config -> module
     default_feature: str | None  # the front-end it takes by default
-    input_kind: str  # "segments": (C, F, T) feature rows; other kinds (e.g. "wave", "embedding") for other models
+    input_kind: str  # "segments": (C, F, T) feature rows; "wave": waveform crops (adfd_core.wavedata)
     description: str  # one line
 
 
 @cache
 def _registry() -> dict[str, ModelEntry]:
     from adfd_core.models.baselines import CNN, CRNN, RNN, CNNConfig, CRNNConfig, RNNConfig
+    from adfd_core.models.fdl import FDL, FDLConfig
     from adfd_core.models.vision import ARCHS, VisionConfig, VisionModel
 
     entries = [
@@ -52,6 +53,8 @@ def _registry() -> dict[str, ModelEntry]:
     for key, arch in ARCHS.items():
         description = f"{arch.title} (torchvision), ImageNet init optional"
         entries.append(ModelEntry(f"{key}.v1", VisionConfig, partial(VisionModel, key), "cqt", "segments", description))
+    entries.append(ModelEntry("fdl.v1", FDLConfig, FDL, "wave", "wave",
+                              "feature decomposition: ResNet-18 with synthesizer and content streams on 3-s log spectrograms"))
     return {e.name: e for e in entries}
 
 

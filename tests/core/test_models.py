@@ -25,9 +25,13 @@ def _imagenet_layout(arch: str) -> torch.nn.Module:
     return getattr(torchvision.models, ARCHS[arch].builder)(weights=None, **extra)
 
 
+WAVE_NAMES = ["fdl.v1"]
+
+
 def test_the_registry_holds_the_papers_models():
-    assert available() == NAMES
+    assert available() == NAMES + WAVE_NAMES
     assert all(entry(n).input_kind == "segments" and entry(n).default_feature == "cqt" for n in NAMES)
+    assert all(entry(n).input_kind == "wave" and entry(n).default_feature == "wave" for n in WAVE_NAMES)
 
 
 def test_unknown_model_names_the_valid_ones():

@@ -161,3 +161,45 @@ def test_checkpoint_round_trip_keeps_optimizer_state_and_refuses_junk(tmp_path):
     (tmp_path / "junk").write_bytes(b"\x00" * 64)
     with pytest.raises(CheckpointError, match="junk"):
         load_checkpoint(tmp_path / "junk")
+
+
+TINY_FDL = (("width", "8"), ("crop_seconds", "0.5"))
+
+
+@pytest.mark.slow
+def test_a_waveform_model_learns_from_crops_and_scores_its_windows(tmp_path):
+    from adfd_core.scoring import load_models, score_audio, score_features
+
+    feats = {}
+    for name, n, seed in (("train", 24, 0), ("val", 10, 1)):
+        root = spectral_corpus(tmp_path / name, n, seed=seed, seconds=1.2)
+        feats[name] = featurize(from_folder(root), tmp_path / f"{name}.h5", FeaturizeOptions(("wave",), device="cpu")).output
+    out = tmp_path / "fdl.safetensors"
+    opts = _opts(model="fdl.v1", epochs=4, batch_size=8, lr=1e-3, overrides=TINY_FDL)
+    result = train(feats["train"], feats["val"], out, opts)
+    assert result.best["val_auc"] > 0.9, result.history
+    assert {"train_synth", "train_content", "train_adversarial", "train_shuffle"} <= result.history[0].keys()
+    model, info = load_model(out)
+    assert info.config.synthesizers == ("lowpass",)  # from the spoof folder's name
+    assert info.frontend["name"] == "wave" and info.frontend["params"]["segment_seconds"] == 0.5
+    models = load_models([out], torch.device("cpu"))
+    utts = from_folder(tmp_path / "val")
+    from_audio = {r.utt.id: r.p_spoof for r in score_audio(utts, models, torch.device("cpu"))}
+    from_file = {r.utt.id: r.p_spoof for r in score_features(feats["val"], models, torch.device("cpu"))}
+    assert from_audio.keys() == from_file.keys() and len(from_audio) == 20
+    assert all(abs(from_audio[k] - from_file[k]) < 1e-5 for k in from_audio)
+    rescored = validation_metrics(recording_scores(model, _wave_rows(feats["val"]), torch.device("cpu"), 16, False),
+                                  _wave_rows(feats["val"]))
+    assert rescored["val_auc"] == pytest.approx(result.best["val_auc"])
+
+
+def _wave_rows(path: Path):
+    from adfd_core.wavedata import load_waves
+
+    return load_waves(path, "wave", crop_samples=8000)
+
+
+def test_a_waveform_model_refuses_a_file_without_waveforms(toy, tmp_path):
+    train_h5, val_h5 = toy
+    with pytest.raises(TrainDataError, match="holds no whole-waveform feature.*-f wave"):
+        train(train_h5, val_h5, tmp_path / "m.safetensors", _opts(model="fdl.v1", overrides=TINY_FDL))

@@ -1,0 +1,60 @@
+"""`adfd explain`: where a feature-decomposition model looks (Grad-CAM PNGs) and how its latents cluster (t-SNE)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from adfd_cli import options
+from adfd_cli.console import err
+
+
+def explain(
+    model: Annotated[Path, typer.Argument(help="Model file of a feature-decomposition model (fdl.v1).")],
+    audio: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Audio files: one Grad-CAM PNG each, named after the file.", show_default=False),
+    ] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the PNGs (made if missing).")] = Path("explain"),
+    features: Annotated[
+        Path | None,
+        typer.Option("--features", help="Feature file with a 'wave' feature: a t-SNE of the model's latents of its recordings."),
+    ] = None,
+    stream: Annotated[
+        str,
+        typer.Option("--stream", help="Which latents the t-SNE shows: synthesizer or content (shared: a single-stream model)."),
+    ] = "synthesizer",
+    max_items: Annotated[
+        int | None, typer.Option("--max-items", min=3, help="t-SNE of at most this many recordings, evenly spread over the file.")
+    ] = None,
+    device: options.Device = "auto",
+) -> int:
+    """Explain a feature-decomposition model's decisions.
+
+    For each audio file, a PNG of its log spectrogram (the middle crop the model takes) and, over
+    it, the Grad-CAM map of the spoof logit for each stream: where the synthesizer and content
+    streams find evidence of spoofing. With --features, a t-SNE scatter of one stream's latents,
+    coloured by synthesizer. The written files are listed on stdout; audio that cannot be read is
+    named on stderr, and the exit code is 3.
+    """
+    from adfd_core.devices import resolve_device
+    from adfd_core.explain import explain_audio, tsne_of_features
+
+    if not audio and features is None:
+        raise typer.BadParameter("give audio files to explain, or --features for a t-SNE", param_hint="AUDIO")
+    torch_device = resolve_device(device)
+    failed: list[tuple[str, str]] = []
+    if audio:
+        result = explain_audio(model, audio, output, torch_device)
+        for path in result.written:
+            print(path)
+        failed = result.failed
+    if features is not None:
+        print(tsne_of_features(model, features, output, torch_device, stream=stream, max_items=max_items))
+    for path, reason in failed:
+        err.print(f"failed: {path}: {reason}", markup=False, soft_wrap=True)
+    if failed:
+        err.print(f"{len(audio or []) - len(failed)} files explained, {len(failed)} failed")
+    return 3 if failed else 0
