@@ -7,13 +7,15 @@ the run goes on. Work is committed batch by batch, so an interrupted run resumes
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from adfd_core.corpus import Utterance
-from adfd_core.pipeline import FeaturePipeline, Observer, Silent
+from adfd_core.pipeline import FeaturePipeline, Observer, Silent, decode_path
+from adfd_core.prefetch import DecodeAhead
 from adfd_core.provenance import digest, provenance
 
 if TYPE_CHECKING:
@@ -22,7 +24,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class FeaturizeOptions:
-    """What to compute and how. segment_seconds overrides every segment front-end's default."""
+    """What to compute and how. segment_seconds overrides every segment front-end's default; params
+    overrides other parameters per feature (e.g. {"whisper": {"model": "/models/whisper-small"}})."""
 
     features: tuple[str, ...]
     segment_seconds: float | None = None
@@ -30,6 +33,7 @@ class FeaturizeOptions:
     jobs: int = 1
     batch_size: int = 64
     force: bool = False
+    params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -55,11 +59,29 @@ def featurize(
 
     inputs: how the corpus was named (source, protocol, ...), recorded in the file's provenance.
     """
+    from adfd_core.store import committed_ids
+
+    observer = observer or Silent()
+    # Decoding starts before torch is imported (about a second of CPU), with the utterances an
+    # interrupted run left out; checked below once the writer has opened the file.
+    done = committed_ids(output)
+    with _decode_ahead(utterances, done, options.jobs, early=not Path(output).exists()) as decoded:
+        return _run(utterances, output, options, inputs, command, observer, done, decoded)
+
+
+def _decode_ahead(utterances: Sequence[Utterance], done: set[str], jobs: int, early: bool) -> DecodeAhead | nullcontext:
+    """Decoding of the utterances not in ``done``, started now when ``early`` (no finished output to check first)."""
+    if not early:
+        return nullcontext()
+    return DecodeAhead([u for u in utterances if u.id not in done], decode_path, jobs=jobs)
+
+
+def _run(utterances: Sequence[Utterance], output: Path, options: FeaturizeOptions, inputs: dict[str, Any] | None,
+         command: list[str] | None, observer: Observer, done: set[str], decoded: DecodeAhead | None) -> FeaturizeResult:
     from adfd_core.devices import resolve_device
     from adfd_core.frontends import build
     from adfd_core.store import FeatureFile, FeatureWriter
 
-    observer = observer or Silent()
     device = resolve_device(options.device)
     frontends = {name: build(name, segment_seconds=options.segment_seconds).to(device).eval() for name in options.features}
     specs = {name: _stored_spec(fe) for name, fe in frontends.items()}
@@ -69,16 +91,19 @@ def featurize(
     )
     writer = FeatureWriter.open(output, specs, identity, record, force=options.force)
     if writer is None:
-        with FeatureFile(output) as done:
-            failures = [(f["id"], f["path"], f["reason"]) for f in done.failures()]
+        with FeatureFile(output) as finished:
+            failures = [(f["id"], f["path"], f["reason"]) for f in finished.failures()]
         return FeaturizeResult(output, skipped=len(utterances) - len(failures), up_to_date=True, failures=failures)
     try:
         writer.take_failures()
         todo = [u for u in utterances if u.id not in writer.done_ids]
+        if writer.done_ids != done and decoded is not None:
+            decoded.close()  # the partial file was started afresh (--force): decode everything
+            decoded = None
         result = FeaturizeResult(output, skipped=len(utterances) - len(todo))
         observer.start(len(utterances), result.skipped)
         pipeline = FeaturePipeline(frontends, device, writer, options.batch_size, options.jobs, observer)
-        pipeline.run(todo)
+        pipeline.run(todo, decoded)
         result.written, result.failures = pipeline.written, pipeline.failures
         writer.finish()
         return result

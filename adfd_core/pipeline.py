@@ -9,13 +9,14 @@ reported to the sink and the observer, and the run goes on.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from adfd_core import audio
 from adfd_core.corpus import Utterance
-from adfd_core.prefetch import Decoded, decoded_in_order
+from adfd_core.prefetch import Decoded, DecodeAhead
 
 if TYPE_CHECKING:
     import torch
@@ -58,6 +59,11 @@ class RowSink(Protocol):
     def commit(self) -> None: ...
 
 
+def decode_path(utt: Utterance) -> Path:
+    """Where an utterance's audio is: what DecodeAhead decodes."""
+    return utt.path
+
+
 class FeaturePipeline:
     """Decodes utterances, runs every front-end over their segments in batches across files on the
     device, and hands the rows to a sink, committing after each batch of utterances."""
@@ -77,11 +83,12 @@ class FeaturePipeline:
         self.written = 0
         self.failures: list[tuple[str, str, str]] = []  # (id, path, reason)
 
-    def run(self, todo: Sequence[Utterance]) -> None:
-        """Decode ahead, gather loaded utterances into batches, stream long ones alone."""
+    def run(self, todo: Sequence[Utterance], decoded: DecodeAhead | None = None) -> None:
+        """Decode ahead (or take ``decoded``, a DecodeAhead of ``todo`` already started), gather loaded
+        utterances into batches, stream long ones alone."""
         batch: list[tuple[Utterance, Decoded]] = []
         pending_segments = 0
-        for utt, dec in decoded_in_order(todo, lambda u: u.path, jobs=self.jobs):
+        for utt, dec in decoded or DecodeAhead(todo, decode_path, jobs=self.jobs):
             error = dec.error
             if error is None and dec.must_stream:
                 self._write_batch(batch)

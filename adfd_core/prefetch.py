@@ -64,31 +64,52 @@ def decode_files(paths: list[str]) -> list[Decoded]:
     return [decode_file(p) for p in paths]
 
 
-def decoded_in_order(items: Iterable[T], path_of, jobs: int = 1, ahead: int = 2) -> Iterator[tuple[T, Decoded]]:
-    """Yield (item, decode_file(path_of(item))) in input order.
+class DecodeAhead:
+    """(item, decode_file(path_of(item))) for each item, in input order, decoded ahead of the consumer.
 
-    jobs <= 1 decodes in this process; otherwise ``jobs`` spawned worker processes decode chunks of
-    CHUNK_FILES files, at most ``jobs * ahead`` chunks ahead of the consumer (bounded memory: files
-    over MAX_LOAD_SECONDS are never loaded whole).
+    jobs <= 1 decodes in the consumer's process as it iterates. Otherwise ``jobs`` spawned worker
+    processes start decoding chunks of CHUNK_FILES files as soon as this is made, so a caller can
+    make it first and import torch while the first files decode; at most ``jobs * ahead`` chunks
+    run ahead of the consumer (bounded memory: files over MAX_LOAD_SECONDS are never loaded
+    whole). Iterate once; ``close`` (or leaving a ``with`` block) stops the workers.
     """
-    if jobs <= 1:
-        for item in items:
-            yield item, decode_file(str(path_of(item)))
-        return
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_ignore_sigint)
-    it = iter(items)
 
-    def submit() -> tuple[list[T], Future] | None:
-        group = list(islice(it, CHUNK_FILES))
-        return (group, pool.submit(decode_files, [str(path_of(i)) for i in group])) if group else None
+    def __init__(self, items: Iterable[T], path_of, jobs: int = 1, ahead: int = 2):
+        self._items, self._path_of = iter(items), path_of
+        self._pool: ProcessPoolExecutor | None = None
+        self._pending: deque[tuple[list[T], Future]] = deque()
+        if jobs > 1:
+            self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_ignore_sigint)
+            for _ in range(jobs * ahead):
+                self._submit()
 
-    try:
-        pending = deque(task for task in (submit() for _ in range(jobs * ahead)) if task)
-        while pending:
-            group, future = pending.popleft()
-            task = submit()
-            if task:
-                pending.append(task)
-            yield from zip(group, future.result())
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    def _submit(self) -> None:
+        group = list(islice(self._items, CHUNK_FILES))
+        if group:
+            self._pending.append((group, self._pool.submit(decode_files, [str(self._path_of(i)) for i in group])))
+
+    def __iter__(self) -> Iterator[tuple[T, Decoded]]:
+        if self._pool is None:
+            for item in self._items:
+                yield item, decode_file(str(self._path_of(item)))
+            return
+        try:
+            while self._pending:
+                group, future = self._pending.popleft()
+                self._submit()
+                yield from zip(group, future.result())
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the workers, dropping what they have not finished."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+            self._pending.clear()
+
+    def __enter__(self) -> "DecodeAhead":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

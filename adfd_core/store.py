@@ -286,6 +286,17 @@ def _resume(part: Path, identity: str, force: bool) -> h5py.File | None:
     return h5
 
 
+def committed_ids(path: Path) -> set[str]:
+    """The utterance ids an interrupted run committed to ``path``'s partial file; empty when there is
+    none or it cannot be read (``FeatureWriter.open`` then decides what to do with it)."""
+    part = partial_path(Path(path))
+    try:
+        with h5py.File(part, "r") as h5:
+            return set(_read_strings(h5["utterances"]["id"], int(h5.attrs["n_utterances"])))
+    except (OSError, KeyError):
+        return set()
+
+
 def _identity_of(path: Path) -> str | None:
     try:
         with h5py.File(path, "r") as h5:
