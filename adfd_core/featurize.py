@@ -83,7 +83,10 @@ def _run(utterances: Sequence[Utterance], output: Path, options: FeaturizeOption
     from adfd_core.store import FeatureFile, FeatureWriter
 
     device = resolve_device(options.device)
-    frontends = {name: build(name, segment_seconds=options.segment_seconds).to(device).eval() for name in options.features}
+    frontends = {
+        name: build(name, segment_seconds=options.segment_seconds, **options.params.get(name, {})).to(device).eval()
+        for name in options.features
+    }
     specs = {name: _stored_spec(fe) for name, fe in frontends.items()}
     identity = digest({"specs": specs, "inputs": sorted((u.id, str(u.path)) for u in utterances)})
     record = provenance(

@@ -27,6 +27,7 @@ complete -c adfd -n '__fish_seen_subcommand_from explain' -l help -d 'Show the c
 complete -c adfd -n '__fish_seen_subcommand_from explain' -F
 complete -c adfd -n '__fish_seen_subcommand_from featurize' -s o -l output -r -F -d 'Feature file to write (HDF5)'
 complete -c adfd -n '__fish_seen_subcommand_from featurize' -s f -l feature -x -a 'cqt cqt-gam cqt-lf cqt-mel cqt2 logspec pyannote seamless speechbrain stft stft-gam stft-lf stft-mel wave whisper wt wt-gam wt-lf wt-mel' -d 'Front-end name, repeatable (see `adfd info --features`). Default: cqt'
+complete -c adfd -n '__fish_seen_subcommand_from featurize' -s e -l embedding -x -d 'Pre-trained embedding, repeatable: whisper, seamless, speechbrain or pyannote. MODEL is the network\'s folder or a Hugging Face repo id in the local cache (default: the paper\'s); --embedding NAME is the same as --feature NAME'
 complete -c adfd -n '__fish_seen_subcommand_from featurize' -l protocol -r -F -d 'Corpus description: ASVspoof 2019 LA protocol, ASVspoof 2021 LA/DF key, In-the-Wild meta.csv, or a CSV/TSV manifest with a header. INPUT is then the audio folder'
 complete -c adfd -n '__fish_seen_subcommand_from featurize' -l subset -x -a 'eval progress hidden_track all' -d 'ASVspoof 2021 keys: which subset to keep (eval, progress, hidden_track, all)'
 complete -c adfd -n '__fish_seen_subcommand_from featurize' -l from-list -r -F -d 'Read audio paths, one per line, from this file (\'-\' for stdin) instead of INPUT'
@@ -77,7 +78,7 @@ complete -c adfd -n '__fish_seen_subcommand_from split' -l subset -x -a 'eval pr
 complete -c adfd -n '__fish_seen_subcommand_from split' -l seed -x -d 'Random seed: the same seed gives the same result on CPU'
 complete -c adfd -n '__fish_seen_subcommand_from split' -l help -d 'Show the command\'s help'
 complete -c adfd -n '__fish_seen_subcommand_from split' -F
-complete -c adfd -n '__fish_seen_subcommand_from train' -s m -l model -x -a 'cnn.v1 rnn.v1 crnn.v1 resnet18.v1 mobilenet_v3.v1 efficientnet_b0.v1 densenet121.v1 shufflenet_v2.v1 swin_t.v1 convnext_tiny.v1 googlenet.v1 mnasnet.v1 regnet.v1 fdl.v1' -d 'Registered model, e.g. cnn.v1 (see `adfd models`)'
+complete -c adfd -n '__fish_seen_subcommand_from train' -s m -l model -x -a 'cnn.v1 rnn.v1 crnn.v1 resnet18.v1 mobilenet_v3.v1 efficientnet_b0.v1 densenet121.v1 shufflenet_v2.v1 swin_t.v1 convnext_tiny.v1 googlenet.v1 mnasnet.v1 regnet.v1 mlp.v1 fdl.v1' -d 'Registered model, e.g. cnn.v1 (see `adfd models`)'
 complete -c adfd -n '__fish_seen_subcommand_from train' -s o -l output -r -F -d 'Model file to write (.safetensors)'
 complete -c adfd -n '__fish_seen_subcommand_from train' -l val -r -F -d 'Validation feature file; without it a group-disjoint tenth of the training file validates'
 complete -c adfd -n '__fish_seen_subcommand_from train' -s f -l feature -x -a 'cqt cqt-gam cqt-lf cqt-mel cqt2 logspec pyannote seamless speechbrain stft stft-gam stft-lf stft-mel wave whisper wt wt-gam wt-lf wt-mel' -d 'Which feature of the file to train on (default: the only one, or the model\'s)'

@@ -50,6 +50,7 @@ _adfd() {
         _arguments \
             '(-o --output)'{-o,--output}'[Feature file to write (HDF5)]:file:_files' \
             '*'{-f,--feature}'[Front-end name, repeatable (see `adfd info --features`). Default\: cqt]:value:(cqt cqt-gam cqt-lf cqt-mel cqt2 logspec pyannote seamless speechbrain stft stft-gam stft-lf stft-mel wave whisper wt wt-gam wt-lf wt-mel)' \
+            '*'{-e,--embedding}'[Pre-trained embedding, repeatable\: whisper, seamless, speechbrain or pyannote. MODEL is the network'\''s folder or a Hugging Face repo id in the local cache (default\: the paper'\''s); --embedding NAME is the same as --feature NAME]:value: ' \
             '(--protocol)'--protocol'[Corpus description\: ASVspoof 2019 LA protocol, ASVspoof 2021 LA/DF key, In-the-Wild meta.csv, or a CSV/TSV manifest with a header. INPUT is then the audio folder]:file:_files' \
             '(--subset)'--subset'[ASVspoof 2021 keys\: which subset to keep (eval, progress, hidden_track, all)]:value:(eval progress hidden_track all)' \
             '(--from-list)'--from-list'[Read audio paths, one per line, from this file ('\''-'\'' for stdin) instead of INPUT]:file:_files' \
@@ -118,7 +119,7 @@ _adfd() {
         ;;
     train)
         _arguments \
-            '(-m --model)'{-m,--model}'[Registered model, e.g. cnn.v1 (see `adfd models`)]:value:(cnn.v1 rnn.v1 crnn.v1 resnet18.v1 mobilenet_v3.v1 efficientnet_b0.v1 densenet121.v1 shufflenet_v2.v1 swin_t.v1 convnext_tiny.v1 googlenet.v1 mnasnet.v1 regnet.v1 fdl.v1)' \
+            '(-m --model)'{-m,--model}'[Registered model, e.g. cnn.v1 (see `adfd models`)]:value:(cnn.v1 rnn.v1 crnn.v1 resnet18.v1 mobilenet_v3.v1 efficientnet_b0.v1 densenet121.v1 shufflenet_v2.v1 swin_t.v1 convnext_tiny.v1 googlenet.v1 mnasnet.v1 regnet.v1 mlp.v1 fdl.v1)' \
             '(-o --output)'{-o,--output}'[Model file to write (.safetensors)]:file:_files' \
             '(--val)'--val'[Validation feature file; without it a group-disjoint tenth of the training file validates]:file:_files' \
             '(-f --feature)'{-f,--feature}'[Which feature of the file to train on (default\: the only one, or the model'\''s)]:value:(cqt cqt-gam cqt-lf cqt-mel cqt2 logspec pyannote seamless speechbrain stft stft-gam stft-lf stft-mel wave whisper wt wt-gam wt-lf wt-mel)' \

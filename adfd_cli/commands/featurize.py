@@ -22,6 +22,17 @@ def featurize(
         list[str] | None,
         typer.Option("--feature", "-f", help="Front-end name, repeatable (see `adfd info --features`). Default: cqt."),
     ] = None,
+    embedding: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--embedding",
+            "-e",
+            metavar="NAME[=MODEL]",
+            help="Pre-trained embedding, repeatable: whisper, seamless, speechbrain or pyannote. MODEL is the "
+            "network's folder or a Hugging Face repo id in the local cache (default: the paper's); "
+            "--embedding NAME is the same as --feature NAME.",
+        ),
+    ] = None,
     protocol: options.Protocol = None,
     subset: options.Subset = "eval",
     from_list: options.FromList = None,
@@ -36,15 +47,16 @@ def featurize(
 ) -> int:
     """Decode audio, compute features and write them to one HDF5 file.
 
-    Several --feature values are computed in one pass over the audio. A rerun of an interrupted
-    command resumes it. Inputs that cannot be decoded are named on stderr and recorded in the file.
+    Several --feature and --embedding values are computed in one pass over the audio. A rerun of an
+    interrupted command resumes it. Inputs that cannot be decoded are named on stderr and recorded in the file.
     """
     from adfd_core.corpus import read_corpus
     from adfd_core.featurize import FeaturizeOptions
     from adfd_core.featurize import featurize as run_featurize
     from adfd_core.frontends import available
 
-    names = tuple(dict.fromkeys(feature or ["cqt"]))
+    params = _embedding_params(embedding or [])
+    names = tuple(dict.fromkeys([*(feature or ([] if params else ["cqt"])), *params]))
     unknown = [n for n in names if n not in available()]
     if unknown:
         raise typer.BadParameter(f"unknown feature {unknown[0]!r}; choose from {', '.join(available())}", param_hint="--feature")
@@ -52,7 +64,7 @@ def featurize(
         raise typer.BadParameter("give exactly one of INPUT or --from-list", param_hint="INPUT")
     source = from_list if from_list is not None else input
     utts = read_corpus(source, protocol=protocol, subset=subset, from_list=from_list is not None, stdin=sys.stdin)
-    opts = FeaturizeOptions(names, segment_seconds, device, jobs, batch_size, force)
+    opts = FeaturizeOptions(names, segment_seconds, device, jobs, batch_size, force, params)
     inputs = {"source": source, "protocol": str(protocol) if protocol else None, "subset": subset, "utterances": len(utts)}
     with progress() as bar:
         result = run_featurize(utts, output, opts, inputs=inputs, observer=BarObserver(bar, "featurize"))
@@ -64,3 +76,23 @@ def featurize(
         err.print(f"{output}: {result.written} utterances featurized, {result.skipped} already there, {len(result.failures)} failed")
     return 3 if result.failures else 0
 
+
+def _embedding_params(values: list[str]) -> dict[str, dict[str, str]]:
+    """--embedding NAME[=MODEL] values -> {NAME: {"model": MODEL}} ({} for the default network); a MODEL that
+    is an existing folder is made absolute, so `adfd score` finds it from anywhere."""
+    from adfd_core.frontends.embeddings import EMBEDDINGS
+
+    params: dict[str, dict[str, str]] = {}
+    for value in values:
+        name, _, model = value.partition("=")
+        if name not in EMBEDDINGS:
+            raise typer.BadParameter(f"unknown embedding {name!r}; choose from {', '.join(EMBEDDINGS)}", param_hint="--embedding")
+        if not model and "=" in value:
+            raise typer.BadParameter(f"{value!r}: give the model after '=' (a folder or a Hugging Face repo id)", param_hint="--embedding")
+        if model and Path(model).expanduser().exists():
+            model = str(Path(model).expanduser().resolve())
+        given = {"model": model} if model else {}
+        if name in params and params[name] != given:
+            raise typer.BadParameter(f"{name!r} given twice with different models; a feature file holds one of each", param_hint="--embedding")
+        params[name] = given
+    return params

@@ -42,6 +42,7 @@ class ModelEntry:
 @cache
 def _registry() -> dict[str, ModelEntry]:
     from adfd_core.models.baselines import CNN, CRNN, RNN, CNNConfig, CRNNConfig, RNNConfig
+    from adfd_core.models.embeddings import MLP, MLPConfig
     from adfd_core.models.fdl import FDL, FDLConfig
     from adfd_core.models.vision import ARCHS, VisionConfig, VisionModel
 
@@ -53,6 +54,7 @@ def _registry() -> dict[str, ModelEntry]:
     for key, arch in ARCHS.items():
         description = f"{arch.title} (torchvision), ImageNet init optional"
         entries.append(ModelEntry(f"{key}.v1", VisionConfig, partial(VisionModel, key), "cqt", "segments", description))
+    entries.append(ModelEntry("mlp.v1", MLPConfig, MLP, "whisper", "segments", "ensemble paper's MLP on audio embeddings: Dense 128, Dense 2"))
     entries.append(ModelEntry("fdl.v1", FDLConfig, FDL, "wave", "wave",
                               "feature decomposition: ResNet-18 with synthesizer and content streams on 3-s log spectrograms"))
     return {e.name: e for e in entries}

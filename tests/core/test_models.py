@@ -29,7 +29,8 @@ WAVE_NAMES = ["fdl.v1"]
 
 
 def test_the_registry_holds_the_papers_models():
-    assert available() == NAMES + WAVE_NAMES
+    assert available() == NAMES + ["mlp.v1"] + WAVE_NAMES
+    assert entry("mlp.v1").input_kind == "segments" and entry("mlp.v1").default_feature == "whisper"
     assert all(entry(n).input_kind == "segments" and entry(n).default_feature == "cqt" for n in NAMES)
     assert all(entry(n).input_kind == "wave" and entry(n).default_feature == "wave" for n in WAVE_NAMES)
 
