@@ -30,14 +30,31 @@ def tiny_model(path: Path, frontend: str = "stft-lf", seed: int = 0, segment_sec
     return save_model(path, model, info)
 
 
+TINY_ENCODER = {  # a Wav2Vec2Config of 4 layers of width 32: 49 frames for 1 s of audio
+    "hidden_size": 32, "num_hidden_layers": 4, "num_attention_heads": 2, "intermediate_size": 64, "conv_dim": (8, 8, 8),
+    "conv_kernel": (10, 8, 8), "conv_stride": (5, 8, 8), "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 2,
+    "do_stable_layer_norm": True, "feat_extract_norm": "layer", "conv_bias": True,
+}  # fmt: skip
+
+
+def _tiny_encoder_config() -> str:
+    from transformers import Wav2Vec2Config
+
+    from adfd_core.models.wavespec import encoder_json
+
+    return encoder_json(Wav2Vec2Config(**TINY_ENCODER))
+
+
 SMALL = {  # --set overrides that make a model small and fast, for tests that go through every registered model
-    "fdl.v1": {"width": "8", "crop_seconds": "0.5", "synthesizers": "a,b"},
+    "fdl.v1": lambda: {"width": "8", "crop_seconds": "0.5", "synthesizers": "a,b"},
+    "wavespec.v1": lambda: {"pretrained": "none", "encoder_config": _tiny_encoder_config(), "crop_seconds": "1.0",
+                            "layers": "1,2,3", "unet_channels": "4,8,16", "fusion_dim": "16", "embedding_dim": "2"},
 }
 
 
 def small_config(name: str):
     """The config of registered model ``name``, shrunk where its defaults are slow (see SMALL)."""
-    overrides = dict(SMALL.get(name, {}))
+    overrides = SMALL[name]() if name in SMALL else {}
     if "input_size" in registry.config_to_dict(registry.make_config(name)):
         overrides["input_size"] = "64"  # vision backbones at their 64x64 rows, not resized to 224
     return registry.make_config(name, overrides)
@@ -57,3 +74,22 @@ def tiny_fdl(path: Path, seed: int = 0) -> Path:
     model = registry.build("fdl.v1", config).eval()
     spec = frontends.from_spec({"name": "wave", "version": 1, "params": {"sample_rate": 16_000, "segment_seconds": config.crop_seconds}})
     return save_model(path, model, ModelFile(name="fdl.v1", config=config, frontend=spec.spec.to_dict(), training={}))
+
+
+def save_whisper(folder: Path, seed: int = 0) -> Path:
+    """A tiny random Whisper (d_model 24, 2 encoder layers) and its feature extractor, saved as transformers saves them."""
+    from transformers import (
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+    )
+
+    torch.manual_seed(seed)
+    config = WhisperConfig(
+        d_model=24, encoder_layers=2, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2,
+        encoder_ffn_dim=32, decoder_ffn_dim=32, vocab_size=64, max_target_positions=16,
+        pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=3,
+    )
+    WhisperForConditionalGeneration(config).save_pretrained(folder)
+    WhisperFeatureExtractor().save_pretrained(folder)
+    return folder

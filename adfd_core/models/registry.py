@@ -44,6 +44,7 @@ def _registry() -> dict[str, ModelEntry]:
     from adfd_core.models.baselines import CNN, CRNN, RNN, CNNConfig, CRNNConfig, RNNConfig
     from adfd_core.models.embeddings import MLP, MLPConfig
     from adfd_core.models.fdl import FDL, FDLConfig
+    from adfd_core.models.wavespec import WaveSpec, WaveSpecConfig
     from adfd_core.models.vision import ARCHS, VisionConfig, VisionModel
 
     entries = [
@@ -57,6 +58,8 @@ def _registry() -> dict[str, ModelEntry]:
     entries.append(ModelEntry("mlp.v1", MLPConfig, MLP, "whisper", "segments", "ensemble paper's MLP on audio embeddings: Dense 128, Dense 2"))
     entries.append(ModelEntry("fdl.v1", FDLConfig, FDL, "wave", "wave",
                               "feature decomposition: ResNet-18 with synthesizer and content streams on 3-s log spectrograms"))
+    entries.append(ModelEntry("wavespec.v1", WaveSpecConfig, WaveSpec, "wave", "wave",
+                              "WaveSpec: Wav2Vec2 XLS-R and a CQT U-Net fused at 3 scales, single center loss"))
     return {e.name: e for e in entries}
 
 
@@ -113,8 +116,17 @@ def build(name: str, config: Any, pretrained: bool = True) -> torch.nn.Module:
 
 
 def parameter_count(name: str) -> int:
-    """Trainable and frozen parameters of ``name`` with its default config."""
-    model = build(name, entry(name).config_cls())
+    """Trainable and frozen parameters of ``name`` with its default config, built without initial
+    weights; on the meta device (no memory: WaveSpec's 300 M) where the constructor allows it
+    (torchvision's RegNet computes its widths with tensors, which the meta device cannot)."""
+    import torch
+
+    config = entry(name).config_cls()
+    try:
+        with torch.device("meta"):
+            model = build(name, config, pretrained=False)
+    except NotImplementedError:
+        model = build(name, config, pretrained=False)
     return sum(p.numel() for p in model.parameters())
 
 

@@ -25,30 +25,13 @@ from adfd_core.frontends import (
 )
 from adfd_core.models.config import ModelError, make
 from adfd_core.models.embeddings import MLP, MLPConfig
+from model_factory import save_whisper
 
 SR = 16_000
 SEGMENT = 32_000  # 2 s
 
 
 # --------------------------------------------------------------------------- tiny networks in their own formats
-
-
-def save_whisper(folder, seed: int = 0):
-    from transformers import (
-        WhisperConfig,
-        WhisperFeatureExtractor,
-        WhisperForConditionalGeneration,
-    )
-
-    torch.manual_seed(seed)
-    config = WhisperConfig(
-        d_model=24, encoder_layers=2, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2,
-        encoder_ffn_dim=32, decoder_ffn_dim=32, vocab_size=64, max_target_positions=16,
-        pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=3,
-    )
-    WhisperForConditionalGeneration(config).save_pretrained(folder)
-    WhisperFeatureExtractor().save_pretrained(folder)
-    return folder
 
 
 def save_seamless(folder):

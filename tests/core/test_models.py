@@ -25,7 +25,7 @@ def _imagenet_layout(arch: str) -> torch.nn.Module:
     return getattr(torchvision.models, ARCHS[arch].builder)(weights=None, **extra)
 
 
-WAVE_NAMES = ["fdl.v1"]
+WAVE_NAMES = ["fdl.v1", "wavespec.v1"]
 
 
 def test_the_registry_holds_the_papers_models():

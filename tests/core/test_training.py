@@ -193,13 +193,41 @@ def test_a_waveform_model_learns_from_crops_and_scores_its_windows(tmp_path):
     assert rescored["val_auc"] == pytest.approx(result.best["val_auc"])
 
 
-def _wave_rows(path: Path):
+def _wave_rows(path: Path, crop_samples: int = 8000):
     from adfd_core.wavedata import load_waves
 
-    return load_waves(path, "wave", crop_samples=8000)
+    return load_waves(path, "wave", crop_samples=crop_samples)
 
 
 def test_a_waveform_model_refuses_a_file_without_waveforms(toy, tmp_path):
     train_h5, val_h5 = toy
     with pytest.raises(TrainDataError, match="holds no whole-waveform feature.*-f wave"):
         train(train_h5, val_h5, tmp_path / "m.safetensors", _opts(model="fdl.v1", overrides=TINY_FDL))
+
+
+@pytest.mark.slow
+def test_wavespec_trains_and_its_model_file_needs_no_wav2vec2_folder(tmp_path):
+    import shutil
+
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+    from model_factory import TINY_ENCODER
+
+    torch.manual_seed(0)
+    encoder = tmp_path / "tiny-wav2vec2"
+    Wav2Vec2Model(Wav2Vec2Config(**TINY_ENCODER)).save_pretrained(encoder)
+    feats = {}
+    for name, n, seed in (("train", 10, 0), ("val", 6, 1)):
+        root = spectral_corpus(tmp_path / name, n, seed=seed, seconds=1.0)
+        feats[name] = featurize(from_folder(root), tmp_path / f"{name}.h5", FeaturizeOptions(("wave",), device="cpu")).output
+    overrides = (("pretrained", str(encoder)), ("crop_seconds", "1.0"), ("layers", "1,2,3"), ("unet_channels", "4,8,16"),
+                 ("fusion_dim", "16"), ("embedding_dim", "4"))
+    out = tmp_path / "wavespec.safetensors"
+    result = train(feats["train"], feats["val"], out, _opts(model="wavespec.v1", epochs=2, batch_size=8, cosine=True, overrides=overrides))
+    assert {"train_ce", "train_center"} <= result.history[0].keys()
+    assert result.history[1]["lr"] < result.history[0]["lr"]  # cosine annealing
+    shutil.rmtree(encoder)  # the model file alone rebuilds the network
+    model, info = load_model(out)
+    assert info.config.pretrained == str(encoder) and '"hidden_size":32' in info.config.encoder_config  # where it started
+    scores = recording_scores(model, _wave_rows(feats["val"], 16_000), torch.device("cpu"), 8, False)
+    assert validation_metrics(scores, _wave_rows(feats["val"], 16_000))["val_auc"] == pytest.approx(result.best["val_auc"])

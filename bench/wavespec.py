@@ -1,0 +1,184 @@
+"""Benchmark: WaveSpec's forward and forward+backward throughput and peak memory at the full XLS-R 300M size.
+
+The model is WaveSpecConfig's defaults (4-s crops, Wav2Vec2 layers 8/16/24, every transformer layer
+trained, the conv feature encoder frozen) with random weights of the full XLS-R 300M architecture
+(``pretrained=None, encoder_config=xlsr_300m_encoder_config()``): nothing is downloaded. On one
+fixed batch of random 4-s crops, per device and batch size:
+
+- forward: eval mode under torch.inference_mode, softmax of the logits (what scoring does);
+- forward+backward: train mode, ``training_loss`` (cross-entropy + single center loss) and
+  backward; no optimizer step (Adam would add 8 bytes per trainable parameter, about 2.5 GB).
+
+bf16 autocast on CUDA, float32 on the CPU; warm-up steps excluded. Peak memory:
+torch.cuda.max_memory_allocated on a GPU; on the CPU the peak resident set (ru_maxrss) of a fresh
+process per measurement, imports, weights and CQT kernels included (``rss_before_mib`` is the
+resident set once the model is built). A CPU measurement at a larger batch is first estimated
+from the smallest batch's (model + per-sample growth, linear in the batch) and skipped when it
+would not fit in the memory available.
+
+    python bench/wavespec.py                               # the CPU, and CUDA when there is one; batches 8, 32
+    python bench/wavespec.py --device cuda --warmup 3 --steps 20
+    python bench/wavespec.py --batch 8 --set finetune_layers=0
+
+Prints a Markdown table on stdout and one JSON line per measurement on stderr. Run by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+MIB = 1 << 20
+MODES = ("forward", "forward+backward")
+_HEADROOM = 0.9  # share of MemAvailable a CPU run may be estimated to use
+
+
+def _rss_mib() -> float:
+    """The current resident set (Linux /proc)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / MIB
+
+
+def _available_mib() -> float:
+    """MemAvailable from /proc/meminfo."""
+    with open("/proc/meminfo") as f:
+        fields = dict(line.split(":", 1) for line in f)
+    return int(fields["MemAvailable"].split()[0]) / 1024  # kB
+
+
+def measure(device_name: str, mode: str, batch: int, steps: int, warmup: int, max_seconds: float, sets: dict) -> dict:
+    """One measurement in this process: samples/s of ``mode`` and its peak memory."""
+    import torch
+
+    from adfd_core.models import config as configs
+    from adfd_core.models.wavespec import WaveSpec, WaveSpecConfig, xlsr_300m_encoder_config
+
+    device = torch.device(device_name)
+    torch.manual_seed(0)
+    fields = {**sets, "pretrained": "none", "encoder_config": xlsr_300m_encoder_config()}
+    model = WaveSpec(configs.make("wavespec.v1", WaveSpecConfig, fields, text=True)).to(device)
+    x = (0.1 * torch.randn(batch, model.samples)).to(device)
+    y = (torch.arange(batch) % 2).to(device)
+    amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+    def forward() -> None:
+        with torch.inference_mode(), amp:
+            model(x).float().softmax(dim=1)
+
+    def forward_backward() -> None:
+        model.zero_grad(set_to_none=True)
+        with amp:
+            loss, _ = model.training_loss({"x": x, "y": y})
+        loss.backward()
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    step = forward if mode == "forward" else forward_backward
+    model.train(mode != "forward")
+    rss_before = _rss_mib()
+    for _ in range(warmup):
+        step()
+    sync()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    timed, start = 0, time.perf_counter()
+    while timed < steps and (timed == 0 or time.perf_counter() - start < max_seconds):
+        step()
+        sync()
+        timed += 1
+    seconds = time.perf_counter() - start
+    row = {
+        "device": device_name, "mode": mode, "batch": batch, "steps": timed, "warmup": warmup,
+        "seconds": round(seconds, 2), "samples_per_s": round(timed * batch / seconds, 2),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "amp": "bf16" if device.type == "cuda" else "off", "torch": torch.__version__, "sets": sets,
+    }  # fmt: skip
+    if device.type == "cuda":
+        row.update(peak_mib=round(torch.cuda.max_memory_allocated(device) / MIB), peak_kind="cuda_max_allocated",
+                   gpu=torch.cuda.get_device_name(device))  # fmt: skip
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+        row.update(peak_mib=round(peak), peak_kind="ru_maxrss", rss_before_mib=round(rss_before),
+                   threads=torch.get_num_threads())  # fmt: skip
+    return row
+
+
+def run_fresh(args: argparse.Namespace, device: str, mode: str, batch: int) -> dict:
+    """``measure`` in a new process (its own peak RSS); its JSON row, or a row saying why it failed."""
+    job = json.dumps([device, mode, batch, args.steps, args.warmup, args.max_seconds, dict(args.set)])
+    done = subprocess.run([sys.executable, __file__, "--worker", job], check=False, capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = done.stderr.strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
+        return {"device": device, "mode": mode, "batch": batch, "skipped": f"failed: {tail[0][:200]}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def estimate_mib(smallest: dict, batch: int) -> float:
+    """A CPU peak at ``batch`` from a measured one: the built model plus a per-sample share, linear in the batch."""
+    per_sample = (smallest["peak_mib"] - smallest["rss_before_mib"]) / smallest["batch"]
+    return smallest["rss_before_mib"] + per_sample * batch
+
+
+def table(rows: list[dict]) -> str:
+    """The rows as a Markdown table."""
+    lines = ["| device | mode | batch | timed steps | samples/s | s/step | peak MiB | peak of |", "|---|---|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        where = r.get("gpu") or (f"cpu, {r['threads']} threads" if "threads" in r else r["device"])
+        if "skipped" in r:
+            lines.append(f"| {where} | {r['mode']} | {r['batch']} | - | {r['skipped']} | - | - | - |")
+            continue
+        per_step = r["seconds"] / r["steps"]
+        lines.append(f"| {where} | {r['mode']} | {r['batch']} | {r['steps']} | {r['samples_per_s']} | {per_step:.2f} | "
+                     f"{r['peak_mib']} | {r['peak_kind']} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--device", action="append", help="cpu, cuda or cuda:N, repeatable (default: cpu, and cuda when available)")
+    ap.add_argument("--batch", action="append", type=int, help="batch size, repeatable (default: 8 and 32)")
+    ap.add_argument("--mode", action="append", choices=MODES, help="default: both")
+    ap.add_argument("--steps", type=int, default=2, help="most timed steps per measurement")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed steps first")
+    ap.add_argument("--max-seconds", type=float, default=120.0, help="stop timing after this long (at least one step)")
+    ap.add_argument("--set", action="append", default=[], type=lambda s: tuple(s.split("=", 1)), metavar="KEY=VALUE",
+                    help="WaveSpecConfig override, repeatable (pretrained and encoder_config are fixed)")  # fmt: skip
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        device, mode, batch, steps, warmup, max_seconds, sets = json.loads(args.worker)
+        print(json.dumps(measure(device, mode, batch, steps, warmup, max_seconds, sets)))
+        return
+    devices = args.device
+    if not devices:
+        import torch
+
+        devices = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+    rows = []
+    for device in devices:
+        for mode in args.mode or MODES:
+            smallest = None
+            for batch in sorted(args.batch or [8, 32]):
+                need = estimate_mib(smallest, batch) if device == "cpu" and smallest else 0.0
+                if need > _HEADROOM * _available_mib():
+                    row = {"device": device, "mode": mode, "batch": batch,
+                           "skipped": f"skipped: needs ~{need / 1024:.1f} GiB, {_available_mib() / 1024:.1f} GiB available"}  # fmt: skip
+                else:
+                    row = run_fresh(args, device, mode, batch)
+                    smallest = smallest or (row if "skipped" not in row else None)
+                rows.append(row)
+                print(json.dumps(row), file=sys.stderr, flush=True)
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    main()
