@@ -156,6 +156,17 @@ def iter_segments(blocks: Iterable[np.ndarray], segment_samples: int) -> Iterato
     yield from segmenter.finish()
 
 
+def segments(wave: np.ndarray, segment_samples: int) -> np.ndarray:
+    """Every segment of an in-memory (samples,) signal at once, cut as ``iter_segments`` cuts it:
+    (n_segments, segment_samples) float32, without the copies a stream of blocks needs."""
+    wave = np.asarray(wave, dtype=np.float32)
+    if len(wave) == 0:
+        raise ValueError("cannot segment an empty signal")
+    if len(wave) < segment_samples:
+        return np.resize(wave, segment_samples)[None]
+    return np.stack([wave[a:b] for a, b in segment_spans(len(wave), segment_samples)])
+
+
 def segment_count(n_samples: int, segment_samples: int) -> int:
     """How many segments ``iter_segments`` gives for a signal of ``n_samples`` samples."""
     _check_positive(n_samples=n_samples, segment_samples=segment_samples)

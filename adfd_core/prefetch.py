@@ -1,12 +1,13 @@
 """Decoding inputs ahead of the consumer, in worker processes, in input order.
 
-Kept free of torch so that spawned workers start in a fraction of a second. Files longer than
+Kept free of torch so that workers start in a fraction of a second. Files longer than
 ``max_load_seconds`` are not decoded here: the consumer streams them itself in bounded memory.
 """
 
 from __future__ import annotations
 
 import signal
+import sys
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -59,6 +60,15 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def _start_method():
+    """How to start workers: fork on Linux while torch is not loaded (instant, and nothing is
+    re-imported: `featurize` starts decoding before it imports torch); otherwise spawn, since a
+    process that has started torch's or OpenMP's threads cannot be forked safely."""
+    if sys.platform == "linux" and "torch" not in sys.modules:
+        return get_context("fork")
+    return get_context("spawn")
+
+
 def decode_files(paths: list[str]) -> list[Decoded]:
     """decode_file over several paths: one worker task."""
     return [decode_file(p) for p in paths]
@@ -67,7 +77,7 @@ def decode_files(paths: list[str]) -> list[Decoded]:
 class DecodeAhead:
     """(item, decode_file(path_of(item))) for each item, in input order, decoded ahead of the consumer.
 
-    jobs <= 1 decodes in the consumer's process as it iterates. Otherwise ``jobs`` spawned worker
+    jobs <= 1 decodes in the consumer's process as it iterates. Otherwise ``jobs`` worker
     processes start decoding chunks of CHUNK_FILES files as soon as this is made, so a caller can
     make it first and import torch while the first files decode; at most ``jobs * ahead`` chunks
     run ahead of the consumer (bounded memory: files over MAX_LOAD_SECONDS are never loaded
@@ -79,7 +89,7 @@ class DecodeAhead:
         self._pool: ProcessPoolExecutor | None = None
         self._pending: deque[tuple[list[T], Future]] = deque()
         if jobs > 1:
-            self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_ignore_sigint)
+            self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_start_method(), initializer=_ignore_sigint)
             for _ in range(jobs * ahead):
                 self._submit()
 

@@ -226,7 +226,7 @@ def _stored_rows(ff: "FeatureFile", model: LoadedModel) -> Callable[[int], np.nd
             same = (f.spec["name"], f.spec["version"], f.spec["params"]["sample_rate"]) == (
                 "wave", spec["version"], spec["params"]["sample_rate"])
             if f.whole_utterance and same:
-                return lambda index: np.stack(list(audio.iter_segments([ff.rows(name, index)], window)))[:, None, None, :]
+                return lambda index: audio.segments(ff.rows(name, index), window)[:, None, None, :]
     raise ScoringError(
         f"{ff.path}: holds no feature made with {model.path}'s front-end ({spec['name']} with its parameters); "
         f"featurize with -f {spec['name']} or score the audio"

@@ -4,7 +4,7 @@ memory, random crops with the labels a model asks for, and crop-length windows f
 Training draws one random crop of ``crop_samples`` per sampled utterance (a short one is tiled,
 as ``audio.iter_segments`` does). The crops of a batch come from a generator seeded by (seed,
 epoch, batch number, rank), so a resumed run and any number of DataLoader workers see the same
-crops. Testing cuts a recording into the windows `adfd score` uses (``audio.iter_segments``);
+crops. Testing cuts a recording into the windows `adfd score` uses (``audio.segments``);
 its probability is the mean over them.
 
 Labels besides "y" that a model lists in its ``batch_fields``:
@@ -88,7 +88,7 @@ class WaveRows:
         windows: list[np.ndarray] = []
         owners: list[int] = []
         for i in range(len(self)):
-            for window in audio.iter_segments([self.wave(i)], self.crop_samples):
+            for window in audio.segments(self.wave(i), self.crop_samples):
                 windows.append(window)
                 owners.append(i)
                 if len(windows) == batch_size:

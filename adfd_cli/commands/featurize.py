@@ -80,7 +80,7 @@ def featurize(
 def _embedding_params(values: list[str]) -> dict[str, dict[str, str]]:
     """--embedding NAME[=MODEL] values -> {NAME: {"model": MODEL}} ({} for the default network); a MODEL that
     is an existing folder is made absolute, so `adfd score` finds it from anywhere."""
-    from adfd_core.frontends.embeddings import EMBEDDINGS
+    from adfd_core.frontends.names import EMBEDDINGS
 
     params: dict[str, dict[str, str]] = {}
     for value in values:

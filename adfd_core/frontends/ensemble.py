@@ -18,13 +18,12 @@ from adfd_core.frontends.cqt import ConstantQPower, constant_q
 from adfd_core.frontends.dct_deltas import DctDeltas
 from adfd_core.frontends.filterbanks import band_weights
 from adfd_core.frontends.framing import frame_count
+from adfd_core.frontends.names import FILTERBANK_SUFFIXES, TRANSFORMS
 from adfd_core.frontends.params import frequency_range, positive_float, positive_int
 from adfd_core.frontends.spec import FrontendError, FrontendSpec
 from adfd_core.frontends.stft import stft_power
 from adfd_core.frontends.wavelet import wavelet_power
 
-TRANSFORMS = ("stft", "cqt", "wt")
-FILTERBANK_SUFFIXES = (None, "mel", "gam", "lf")
 
 SAMPLE_RATE = 16_000  # Hz
 SEGMENT_SECONDS = 2.0  # s

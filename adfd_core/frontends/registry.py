@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from adfd_core.frontends import names
 from adfd_core.frontends.base import Frontend
 from adfd_core.frontends.params import check_names
 from adfd_core.frontends.spec import FrontendError, FrontendSpec
@@ -25,26 +26,26 @@ class _Entry:
 def _registry() -> dict[str, _Entry]:
     from adfd_core.frontends.cqt2 import CQT2_DEFAULTS, CqtMagPhase
     from adfd_core.frontends.embeddings import EMBEDDINGS
-    from adfd_core.frontends.ensemble import FILTERBANK_SUFFIXES, TRANSFORMS, EnsembleFrontend, ensemble_defaults
+    from adfd_core.frontends.ensemble import EnsembleFrontend, ensemble_defaults
     from adfd_core.frontends.logspec import LOGSPEC_DEFAULTS, LogSpec
     from adfd_core.frontends.wave import WAVE_DEFAULTS, Waveform
 
     entries = {}
-    for transform in TRANSFORMS:
-        for bank in FILTERBANK_SUFFIXES:
+    for transform in names.TRANSFORMS:
+        for bank in names.FILTERBANK_SUFFIXES:
             name = transform if bank is None else f"{transform}-{bank}"
             make = lambda spec, t=transform, b=bank: EnsembleFrontend(spec, t, b)  # noqa: E731
             entries[name] = _Entry(1, ensemble_defaults(transform, bank), make)
     entries["logspec"] = _Entry(1, LOGSPEC_DEFAULTS, LogSpec)
     entries["cqt2"] = _Entry(1, CQT2_DEFAULTS, CqtMagPhase)
     entries["wave"] = _Entry(1, WAVE_DEFAULTS, Waveform)
-    for name, cls in EMBEDDINGS.items():
-        entries[name] = _Entry(1, cls.DEFAULTS, cls)
+    for name in names.EMBEDDINGS:
+        entries[name] = _Entry(1, EMBEDDINGS[name].DEFAULTS, EMBEDDINGS[name])
     return entries
 
 
 def available() -> list[str]:
-    """Every registered front-end name, sorted."""
+    """Every registered front-end name, sorted (names.available(), which needs no torch)."""
     return sorted(_registry())
 
 

@@ -309,6 +309,14 @@ def test_iter_segments_follows_the_rules_across_block_boundaries(n, block):
         np.testing.assert_array_equal(g, e)
 
 
+@pytest.mark.parametrize("n", [1, 7, SEG - 1, SEG, SEG + 1, 2 * SEG, 5 * SEG + 7, 9 * SEG - 1])
+def test_segments_of_a_loaded_signal_are_those_of_the_stream(n):
+    signal = np.random.default_rng(n).standard_normal(n).astype(np.float32)
+    got = audio.segments(signal, SEG)
+    assert got.shape == (audio.segment_count(n, SEG), SEG) and got.dtype == np.float32
+    np.testing.assert_array_equal(got, np.stack(_expected_segments(signal, SEG)))
+
+
 def test_short_signal_is_padded_by_repetition():
     signal = np.arange(1, 101, dtype=np.float32)
     (segment,) = audio.iter_segments(_blocks_of(signal, 7), 250)
@@ -332,6 +340,8 @@ def test_segment_count_values_and_refusals():
             audio.segment_count(*bad)
     with pytest.raises(ValueError):
         list(audio.iter_segments([], 10))
+    with pytest.raises(ValueError):
+        audio.segments(np.zeros(0, np.float32), 10)
     with pytest.raises(ValueError):
         list(audio.iter_segments([np.zeros((4, 2), np.float32)], 10))
 

@@ -84,7 +84,18 @@ def log_error_stats(ours_power: np.ndarray, ref_power: np.ndarray, within_db: fl
 
 
 def test_available_lists_every_name_sorted():
-    assert available() == NAMES
+    assert available() == sorted(NAMES + ["whisper", "seamless", "speechbrain", "pyannote"])  # embeddings: test_embeddings.py
+
+
+def test_the_names_need_no_torch_and_match_the_registry():
+    import subprocess
+    import sys
+
+    from adfd_core.frontends import registry
+
+    code = "import sys; from adfd_core.frontends import available; available(); print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+    assert registry.available() == available()
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -203,7 +214,7 @@ def test_spec_round_trip_and_describe_all():
     spec = FrontendSpec("cqt", 1, {"a": 1})
     assert FrontendSpec.from_dict(spec.to_dict()) == spec
     rows = {r["name"]: r for r in describe_all()}
-    assert sorted(rows) == NAMES
+    assert sorted(rows) == available()
     assert rows["stft-lf"]["row_shape"] == [3, 64, 64] and rows["wave"]["row_shape"] == []
 
 
@@ -223,10 +234,10 @@ def test_forward_follows_the_module_to_any_device(name):
     assert tuple(out.shape) == (2, *fe.output_shape(fe.segment_samples or 100))
 
 
-def test_building_and_running_every_frontend_never_imports_librosa():
+def test_building_and_running_every_spectrogram_frontend_never_imports_librosa():
     code = (
         "import sys, torch; import adfd_core.frontends as f\n"
-        "for n in f.available(): fe = f.build(n, segment_seconds=0.3); fe(torch.zeros(1, fe.segment_samples or 100))\n"
+        f"for n in {NAMES!r}: fe = f.build(n, segment_seconds=0.3); fe(torch.zeros(1, fe.segment_samples or 100))\n"
         "assert 'librosa' not in sys.modules, 'librosa imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
