@@ -36,10 +36,18 @@ MIB = 1 << 20
 
 
 def parse_case(case: str) -> tuple[str, dict[str, str]]:
-    """``name[:key=value,...]`` -> (registered name, config overrides as --set strings)."""
+    """``name[:key=value,...]`` -> (registered name, config overrides as --set strings); a piece without
+    "=" continues the previous value (``fdl.v1:synthesizers=a,b,c,width=32``)."""
     name, _, rest = case.partition(":")
-    overrides = dict(item.split("=", 1) for item in rest.split(",") if item)
-    return name, overrides
+    pairs: list[list[str]] = []
+    for item in filter(None, rest.split(",")):
+        if "=" in item:
+            pairs.append(item.split("=", 1))
+        elif pairs:
+            pairs[-1][1] += "," + item
+        else:
+            raise SystemExit(f"bad case {case!r}: expected name:key=value,...")
+    return name, dict(pairs)
 
 
 def _rss_mib() -> float:

@@ -23,6 +23,7 @@ SYSTEMS = {
     "stft-cnn": "STFT-CNN", "cqt-cnn": "CQT-CNN", "wt-cnn": "WT-CNN", "stft-lf-cnn": "STFT&LF-CNN",
     "stft-mel-cnn": "STFT&Mel-CNN", "stft-gam-cnn": "STFT&Gam-CNN", "cqt-rnn": "RNN (CQT)", "cqt-crnn": "C-RNN (CQT)",
     "cqt-convnext": "ConvNeXt-Tiny (CQT, random init)", "ensemble": "mean of CQT-, STFT&LF-, STFT&Gam-CNN, ConvNeXt",
+    "fdl": "FDL (fdl.v1, waveform)", "fdl-single": "FDL single stream (ablation)",
 }
 HOLD_OUT = ("vits", "glowtts-hifigan", "diffwave", "squeezewave", "griffinlim", "clarinet")
 
