@@ -366,7 +366,6 @@ def train(
 ) -> TrainResult:
     """Train ``options.model`` on ``train_path`` and write the best epoch to ``output``; see the module docstring."""
     from adfd_core.checkpoint import load_checkpoint, save_checkpoint
-    from adfd_core.models import registry
 
     observer = observer or _Silent()
     output = Path(output)

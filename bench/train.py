@@ -29,10 +29,10 @@ import json
 import os
 import subprocess
 import sys
-import time
+
+from measure import MIB, peak_rss_mib, rss_mib, time_steps
 
 DEFAULT_CASES = ["cnn.v1", "convnext_tiny.v1", "convnext_tiny.v1:input_size=none"]
-MIB = 1 << 20
 
 
 def parse_case(case: str) -> tuple[str, dict[str, str]]:
@@ -48,22 +48,6 @@ def parse_case(case: str) -> tuple[str, dict[str, str]]:
         else:
             raise SystemExit(f"bad case {case!r}: expected name:key=value,...")
     return name, dict(pairs)
-
-
-def _rss_mib() -> float:
-    """The current resident set (Linux /proc; 0 elsewhere)."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / MIB
-    except OSError:
-        return 0.0
-
-
-def _peak_rss_mib() -> float:
-    import resource
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / MIB if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
 
 
 def _model_and_batch(name: str, overrides: dict[str, str], batch_size: int):
@@ -117,24 +101,10 @@ def measure(case: str, device_name: str, mode: str, batch_size: int, steps: int,
         with torch.inference_mode(), _autocast(device, True):
             model(x).float().softmax(dim=1)
 
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
     step = train_step if mode == "train" else infer_step
     model.train(mode == "train")
-    rss_before = _rss_mib()
-    for _ in range(warmup):
-        step()
-    sync()
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    timed, start = 0, time.perf_counter()
-    while timed < steps and (timed == 0 or time.perf_counter() - start < max_seconds):
-        step()
-        timed += 1
-        sync()
-    seconds = time.perf_counter() - start
+    rss_before = rss_mib()
+    timed, seconds = time_steps(step, device, warmup, steps, max_seconds)
     row = {
         "case": case, "model": name, "overrides": overrides, "device": device_name, "mode": mode,
         "batch_size": batch_size, "steps": timed, "warmup": warmup, "seconds": round(seconds, 3),
@@ -146,7 +116,7 @@ def measure(case: str, device_name: str, mode: str, batch_size: int, steps: int,
         row.update(peak_mib=round(torch.cuda.max_memory_allocated(device) / MIB, 1), peak_kind="cuda_max_allocated",
                    gpu=torch.cuda.get_device_name(device))
     else:
-        row.update(peak_mib=round(_peak_rss_mib(), 1), peak_kind="ru_maxrss", rss_before_mib=round(rss_before, 1),
+        row.update(peak_mib=round(peak_rss_mib(), 1), peak_kind="ru_maxrss", rss_before_mib=round(rss_before, 1),
                    threads=torch.get_num_threads())
     return row
 

@@ -28,20 +28,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
-import time
 
-MIB = 1 << 20
+from measure import MIB, peak_rss_mib, rss_mib, time_steps
+
 MODES = ("forward", "forward+backward")
 _HEADROOM = 0.9  # share of MemAvailable a CPU run may be estimated to use
-
-
-def _rss_mib() -> float:
-    """The current resident set (Linux /proc)."""
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / MIB
 
 
 def _available_mib() -> float:
@@ -76,24 +69,10 @@ def measure(device_name: str, mode: str, batch: int, steps: int, warmup: int, ma
             loss, _ = model.training_loss({"x": x, "y": y})
         loss.backward()
 
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
     step = forward if mode == "forward" else forward_backward
     model.train(mode != "forward")
-    rss_before = _rss_mib()
-    for _ in range(warmup):
-        step()
-    sync()
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    timed, start = 0, time.perf_counter()
-    while timed < steps and (timed == 0 or time.perf_counter() - start < max_seconds):
-        step()
-        sync()
-        timed += 1
-    seconds = time.perf_counter() - start
+    rss_before = rss_mib()
+    timed, seconds = time_steps(step, device, warmup, steps, max_seconds)
     row = {
         "device": device_name, "mode": mode, "batch": batch, "steps": timed, "warmup": warmup,
         "seconds": round(seconds, 2), "samples_per_s": round(timed * batch / seconds, 2),
@@ -105,8 +84,7 @@ def measure(device_name: str, mode: str, batch: int, steps: int, warmup: int, ma
         row.update(peak_mib=round(torch.cuda.max_memory_allocated(device) / MIB), peak_kind="cuda_max_allocated",
                    gpu=torch.cuda.get_device_name(device))  # fmt: skip
     else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-        row.update(peak_mib=round(peak), peak_kind="ru_maxrss", rss_before_mib=round(rss_before),
+        row.update(peak_mib=round(peak_rss_mib()), peak_kind="ru_maxrss", rss_before_mib=round(rss_before),
                    threads=torch.get_num_threads())  # fmt: skip
     return row
 

@@ -18,7 +18,6 @@ from adfd_core.frontends.cqt import ConstantQPower, constant_q
 from adfd_core.frontends.dct_deltas import DctDeltas
 from adfd_core.frontends.filterbanks import band_weights
 from adfd_core.frontends.framing import frame_count
-from adfd_core.frontends.names import FILTERBANK_SUFFIXES, TRANSFORMS
 from adfd_core.frontends.params import frequency_range, positive_float, positive_int
 from adfd_core.frontends.spec import FrontendError, FrontendSpec
 from adfd_core.frontends.stft import stft_power

@@ -63,11 +63,9 @@ rebuilds it with ``pretrained=None`` and random weights, which the file's tensor
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -77,6 +75,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from adfd_core import frontends
+from adfd_core.frontends.pretrained import quiet_transformers
 from adfd_core.losses import SingleCenterLoss
 from adfd_core.models.config import ModelError, require
 
@@ -181,22 +180,6 @@ class WaveSpecConfig:
 # --------------------------------------------------------------------------- the waveform encoder
 
 
-@contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """transformers' loading report and progress bar off (a truncated encoder leaves expected unused weights)."""
-    from transformers.utils import logging
-
-    verbosity, bar = logging.get_verbosity(), logging.is_progress_bar_enabled()
-    logging.set_verbosity_error()
-    logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        logging.set_verbosity(verbosity)
-        if bar:
-            logging.enable_progress_bar()
-
-
 def _not_found(name: str, reason: str) -> ModelError:
     return ModelError(
         f"pretrained={name!r}: Wav2Vec2 weights not found locally ({reason}); on a machine with internet run "
@@ -227,7 +210,7 @@ def load_encoder(name: str, depth: int) -> Wav2Vec2Model:
     )
     config.update({**_FIXED, "num_hidden_layers": depth})
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             model, info = Wav2Vec2Model.from_pretrained(name, config=config, local_files_only=True, output_loading_info=True)
     except (OSError, ValueError) as exc:
         raise _not_found(name, _first_line(exc)) from None

@@ -13,7 +13,7 @@ from safetensors.torch import load_file, save_file
 
 from adfd_core import __version__
 from adfd_core.modelfile import ModelFile, ModelFileError, load_model, read_model_info, save_model
-from adfd_core.models import available, build, config_to_dict, make_config
+from adfd_core.models import available, build, make_config
 from model_factory import example_input, small_config
 
 FRONTEND = {"name": "cqt", "version": 1, "params": {"sample_rate": 16000, "segment_seconds": 2.0}, "row_shape": [3, 64, 64]}

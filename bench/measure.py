@@ -1,0 +1,48 @@
+"""What the benchmark scripts share: timing a step function, and the process's memory (Linux /proc)."""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import time
+from collections.abc import Callable
+
+MIB = 1 << 20
+
+
+def rss_mib() -> float:
+    """The current resident set (Linux /proc; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / MIB
+    except OSError:
+        return 0.0
+
+
+def peak_rss_mib() -> float:
+    """The process's peak resident set so far (ru_maxrss)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / MIB if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
+
+
+def time_steps(step: Callable[[], None], device, warmup: int, steps: int, max_seconds: float) -> tuple[int, float]:
+    """Run ``warmup`` untimed steps, reset CUDA's peak memory, then time up to ``steps`` steps (at least
+    one, at most ``max_seconds``), waiting for the device after each: (timed steps, seconds)."""
+    import torch
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    for _ in range(warmup):
+        step()
+    sync()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    timed, start = 0, time.perf_counter()
+    while timed < steps and (timed == 0 or time.perf_counter() - start < max_seconds):
+        step()
+        sync()
+        timed += 1
+    return timed, time.perf_counter() - start
