@@ -58,7 +58,7 @@ def _emit(data, as_json: bool, render) -> None:
 
 
 def _frontends_table(out: Console, rows: list[dict]) -> None:
-    table = Table("name", "output (C, F, T)", "segment s", "parameters", title="front-ends", title_justify="left")
+    table = Table("name", "row shape", "segment s", "parameters", title="front-ends", title_justify="left")
     for row in rows:
         params = ", ".join(f"{k}={v}" for k, v in row["params"].items() if k not in ("sample_rate", "segment_seconds"))
         seg = "whole" if row["params"].get("segment_seconds") is None else str(row["params"]["segment_seconds"])
