@@ -1,9 +1,12 @@
-"""The training loop: feature rows -> a model file.
+"""The training loop: a feature file -> a model file.
 
-Adam (optionally with cosine annealing), cross-entropy on class-balanced batches, validation at
-the recording level after every epoch (the mean of its segments' probabilities, the ensemble
-paper's eq. 1: AUC and EER), early stopping on validation AUC, and the best epoch's weights
-saved as a self-describing model file. bf16 autocast on CUDA. After every epoch the whole state
+Segment models train on the file's feature rows; waveform models (``input_kind`` "wave") on
+random crops of its whole waveforms, with the extra labels they ask for (adfd_core.wavedata).
+Adam (optionally with cosine annealing) on class-balanced batches, minimizing the model's own
+``training_loss(batch)`` where it has one and cross-entropy otherwise; validation at the
+recording level after every epoch (the mean of its segments' or windows' probabilities, the
+ensemble paper's eq. 1: AUC and EER), early stopping on validation AUC, and the best epoch's
+weights saved as a self-describing model file. bf16 autocast on CUDA. After every epoch the whole state
 (weights, optimizer, RNG, history) goes to a checkpoint beside the output, so ``resume`` goes on
 from the last finished epoch and, on CPU, ends with the weights an uninterrupted run ends with.
 
