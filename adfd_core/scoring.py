@@ -10,7 +10,8 @@ is that of the first model's segmentation, averaged over the models that share i
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -67,12 +68,18 @@ class LoadedModel:
 
 
 def frontend_key(spec: dict) -> str:
-    """A digest of a front-end spec, ignoring the informational row_shape."""
-    return digest({k: v for k, v in spec.items() if k != "row_shape"})[:16]
+    """A digest of a front-end spec, ignoring the informational row_shape and, for a pre-trained
+    network pinned by its weights_sha256, where its files lie (``model``)."""
+    params = spec["params"]
+    if params.get("weights_sha256"):
+        params = {k: v for k, v in params.items() if k != "model"}
+    return digest({**{k: v for k, v in spec.items() if k != "row_shape"}, "params": params})[:16]
 
 
-def load_models(paths: Sequence[Path], device: "torch.device") -> list[LoadedModel]:
-    """Load each model file onto ``device`` in eval mode."""
+def load_models(paths: Sequence[Path], device: "torch.device", networks: Mapping[str, str] | None = None) -> list[LoadedModel]:
+    """Load each model file onto ``device`` in eval mode. ``networks`` (front-end name -> folder or
+    Hugging Face repo id) moves where an embedding model's network is looked for; its weights
+    must still be those the model was trained with (their sha256 is in the model file)."""
     from adfd_core.modelfile import load_model
 
     if not paths:
@@ -80,6 +87,10 @@ def load_models(paths: Sequence[Path], device: "torch.device") -> list[LoadedMod
     models = []
     for path in paths:
         module, info = load_model(path, device=str(device))
+        name = info.frontend["name"]
+        if networks and name in networks:
+            frontend = {**info.frontend, "params": {**info.frontend["params"], "model": networks[name]}}
+            info = dataclasses.replace(info, frontend=frontend)
         models.append(LoadedModel(Path(path), module.eval(), info, frontend_key(info.frontend)))
     return models
 

@@ -105,9 +105,10 @@ _adfd() {
             -j|--jobs) COMPREPLY=(); return ;;
             --device) COMPREPLY=( $(compgen -W "auto cpu cuda" -- "$cur") ); return ;;
             --batch-size) COMPREPLY=(); return ;;
+            --embedding-model) COMPREPLY=(); return ;;
         esac
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=( $(compgen -W "-m --model --features -o --output --format --segments --from-list --protocol --subset -j --jobs --device --batch-size --help" -- "$cur") )
+            COMPREPLY=( $(compgen -W "-m --model --features -o --output --format --segments --from-list --protocol --subset -j --jobs --device --batch-size --embedding-model --help" -- "$cur") )
         else
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi

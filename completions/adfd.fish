@@ -66,6 +66,7 @@ complete -c adfd -n '__fish_seen_subcommand_from score' -l subset -x -a 'eval pr
 complete -c adfd -n '__fish_seen_subcommand_from score' -s j -l jobs -x -d 'Worker processes for decoding audio'
 complete -c adfd -n '__fish_seen_subcommand_from score' -l device -x -a 'auto cpu cuda' -d 'Where tensors live: auto (CUDA when present), cpu, cuda or cuda:N'
 complete -c adfd -n '__fish_seen_subcommand_from score' -l batch-size -x -d 'Segments per batch on the device'
+complete -c adfd -n '__fish_seen_subcommand_from score' -l embedding-model -x -d 'Where an embedding model\'s network is now (folder or Hugging Face repo id), e.g. whisper=/models/whisper-base; its weights must be those it was trained with. Repeatable'
 complete -c adfd -n '__fish_seen_subcommand_from score' -l help -d 'Show the command\'s help'
 complete -c adfd -n '__fish_seen_subcommand_from score' -F
 complete -c adfd -n '__fish_seen_subcommand_from split' -s o -l output -r -F -d 'Folder for train.tsv, val.tsv and test.tsv'

@@ -101,6 +101,7 @@ _adfd() {
             '(-j --jobs)'{-j,--jobs}'[Worker processes for decoding audio]:value: ' \
             '(--device)'--device'[Where tensors live\: auto (CUDA when present), cpu, cuda or cuda\:N]:value:(auto cpu cuda)' \
             '(--batch-size)'--batch-size'[Segments per batch on the device]:value: ' \
+            '*'--embedding-model'[Where an embedding model'\''s network is now (folder or Hugging Face repo id), e.g. whisper=/models/whisper-base; its weights must be those it was trained with. Repeatable]:value: ' \
             '(--help)'--help'[Show the command'\''s help]' \
             '*:file:_files'
         ;;

@@ -34,6 +34,12 @@ def score(
     jobs: options.Jobs = 1,
     device: options.Device = "auto",
     batch_size: options.BatchSize = 64,
+    embedding_model: Annotated[
+        list[str] | None,
+        typer.Option("--embedding-model", metavar="NAME=MODEL",
+                     help="Where an embedding model's network is now (folder or Hugging Face repo id), e.g. "
+                          "whisper=/models/whisper-base; its weights must be those it was trained with. Repeatable."),
+    ] = None,
 ) -> int:
     """Score recordings: higher score = more bona fide (log-odds); p_spoof is the probability of spoof.
 
@@ -51,8 +57,9 @@ def score(
         raise typer.BadParameter("give recordings to score (INPUT ..., --from-list or --features)", param_hint="INPUT")
     if features is not None and (inputs or from_list is not None):
         raise typer.BadParameter("--features scores a feature file; give no INPUT or --from-list with it", param_hint="--features")
+    networks = _networks(embedding_model or [])
     torch_device = resolve_device(device)
-    models = load_models(model or default_model_paths(), torch_device)
+    models = load_models(model or default_model_paths(), torch_device, networks)
     if features is not None:
         results = score_features(features, models, torch_device, batch_size)
     else:
@@ -65,3 +72,17 @@ def score(
         err.print(f"{len(results) - len(failed)} recordings scored, {len(failed)} failed")
     return 3 if failed else 0
 
+
+
+def _networks(values: list[str]) -> dict[str, str]:
+    """--embedding-model NAME=MODEL values -> {NAME: MODEL}; an existing folder is made absolute."""
+    from adfd_core.frontends.names import EMBEDDINGS
+
+    networks = {}
+    for value in values:
+        name, eq, where = value.partition("=")
+        if name not in EMBEDDINGS or not eq or not where:
+            raise typer.BadParameter(f"expected NAME=MODEL with NAME one of {', '.join(EMBEDDINGS)}, got {value!r}",
+                                     param_hint="--embedding-model")
+        networks[name] = str(Path(where).expanduser().resolve()) if Path(where).expanduser().exists() else where
+    return networks

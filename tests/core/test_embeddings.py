@@ -25,6 +25,7 @@ from adfd_core.frontends import (
 )
 from adfd_core.models.config import ModelError, make
 from adfd_core.models.embeddings import MLP, MLPConfig
+from adfd_core.scoretable import read_scores
 from model_factory import save_whisper
 
 SR = 16_000
@@ -501,6 +502,27 @@ def test_mlp_trains_on_embeddings_and_scores_audio_as_its_features(networks, cor
     assert len(tables[0]) == 4 and tables[0].keys() == tables[1].keys()
     for utt, score in tables[0].items():
         assert score == pytest.approx(tables[1][utt], abs=1e-5)  # the embeddings computed from audio are those stored
+
+
+def test_score_finds_a_moved_network_but_only_the_same_weights(networks, corpus, tmp_path, capsys):
+    folder, _ = networks["whisper"]
+    copy = shutil.copytree(folder, tmp_path / "whisper-copy")
+    feats, model = tmp_path / "emb.h5", tmp_path / "mlp.safetensors"
+    assert adfd("featurize", str(corpus), "-o", str(feats), "-e", f"whisper={copy}", "--device", "cpu") == 0
+    assert adfd("train", str(feats), "-m", "mlp.v1", "--val", str(feats), "-o", str(model), "--epochs", "1", "--device", "cpu") == 0
+    shutil.rmtree(copy)  # the network the model was trained with has moved
+    capsys.readouterr()
+    assert adfd("score", str(corpus), "-m", str(model), "--device", "cpu") == 1
+    assert "whisper-copy': no such folder" in capsys.readouterr().err
+    moved = ["--embedding-model", f"whisper={folder}"]
+    assert adfd("score", str(corpus), "-m", str(model), *moved, "--device", "cpu", "-o", str(tmp_path / "a.tsv")) == 0
+    assert adfd("score", "--features", str(feats), "-m", str(model), *moved, "-o", str(tmp_path / "f.tsv")) == 0
+    scores = [read_scores(tmp_path / name) for name in ("a.tsv", "f.tsv")]
+    assert dict(zip(scores[0].ids, scores[0].scores)) == pytest.approx(dict(zip(scores[1].ids, scores[1].scores)), abs=1e-5)
+    other = save_whisper(tmp_path / "other-whisper", seed=1)
+    assert adfd("score", str(corpus), "-m", str(model), "--embedding-model", f"whisper={other}", "--device", "cpu") == 1
+    assert "holds other weights" in capsys.readouterr().err
+    assert adfd("score", str(corpus), "-m", str(model), "--embedding-model", "mfcc=/x") == 2
 
 
 @pytest.mark.parametrize("name, prefix", [("whisper", "model.encoder.layers.0."), ("seamless", "speech_encoder.encoder.layers.0.")])
