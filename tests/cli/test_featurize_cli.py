@@ -114,7 +114,7 @@ def bigger_corpus(tmp_path_factory):
     import audio_factory
 
     root = tmp_path_factory.mktemp("bigger")
-    make_corpus(root, audio_factory, n_real=20, n_fake=20, seconds=4.0)
+    make_corpus(root, audio_factory, n_real=30, n_fake=30, seconds=4.0)  # long enough to interrupt reliably
     reference = root.parent / "reference.h5"
     done = adfd("featurize", str(root), "-o", str(reference), "-f", "wt", "-f", "wave", "--batch-size", "2")
     assert done.returncode == 0, done.stderr
@@ -139,7 +139,7 @@ def test_interrupted_run_resumes_to_the_same_file(bigger_corpus, tmp_path, sig):
     cmd = [*ADFD, "featurize", str(root), "-o", str(out), "-f", "wt", "-f", "wave", "--batch-size", "2"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while _committed(partial_path(out)) < 4 and proc.poll() is None and time.monotonic() < deadline:
+    while _committed(partial_path(out)) < 2 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert proc.poll() is None, "the run finished before it could be interrupted; make the corpus bigger"
     os.kill(proc.pid, sig)
@@ -152,7 +152,7 @@ def test_interrupted_run_resumes_to_the_same_file(bigger_corpus, tmp_path, sig):
     assert rerun.returncode == 0, rerun.stderr
     if sig == signal.SIGINT:
         already = int(rerun.stderr.split(" already there")[0].split()[-1])
-        assert 4 <= already < 40
+        assert 2 <= already < 60
     assert not partial_path(out).exists()
     _same_contents(out, reference)
 
