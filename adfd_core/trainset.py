@@ -77,6 +77,11 @@ def labelled_utterances(ff: FeatureFile) -> Labelled:
     return Labelled(np.array(keep, dtype=np.int64), [ids[i] for i in keep], [labels[i] for i in keep], [attacks[i] for i in keep])
 
 
+def file_summary(path: Path, sha256: str, feature: str, utterances: int) -> dict:
+    """What every training record says about a feature file: where, its hash, the feature, how many utterances."""
+    return {"path": str(path), "sha256": sha256, "feature": feature, "utterances": utterances}
+
+
 @dataclass
 class SegmentRows:
     """Every labelled segment row of one feature, in memory.
@@ -102,10 +107,7 @@ class SegmentRows:
         """What the training record says about this file."""
         counts = Counter(int(c) for c in self.y.tolist())
         return {
-            "path": str(self.path),
-            "sha256": self.sha256,
-            "feature": self.feature,
-            "utterances": len(self.utt_ids),
+            **file_summary(self.path, self.sha256, self.feature, len(self.utt_ids)),
             "segments": len(self),
             "bonafide_segments": counts.get(BONAFIDE, 0),
             "spoof_segments": counts.get(SPOOF, 0),

@@ -24,7 +24,7 @@ import torch
 
 from adfd_core import audio
 from adfd_core.store import FeatureFile
-from adfd_core.trainset import BONAFIDE, SPOOF, TrainDataError, labelled_utterances
+from adfd_core.trainset import BONAFIDE, SPOOF, TrainDataError, file_summary, labelled_utterances
 
 UNKNOWN_SYNTHESIZER = "unknown"  # the synthesizer name of a spoof utterance without an attack field
 PSEUDO_LABELS = ("codec", "speed")
@@ -61,10 +61,7 @@ class WaveRows:
         """What the training record says about this file."""
         counts = Counter(int(c) for c in self.y.tolist())
         return {
-            "path": str(self.path),
-            "sha256": self.sha256,
-            "feature": self.feature,
-            "utterances": len(self),
+            **file_summary(self.path, self.sha256, self.feature, len(self)),
             "seconds": float(self.counts.sum()) / audio.TARGET_SR,
             "bonafide_utterances": counts.get(BONAFIDE, 0),
             "spoof_utterances": counts.get(SPOOF, 0),
