@@ -24,6 +24,7 @@ from adfd_cli.commands.score import score
 from adfd_cli.commands.split import split
 from adfd_cli.commands.train import train
 from adfd_cli.options import EXIT_CODES_HELP
+from adfd_cli.process import keep_freed_memory, quick_exit
 
 app = typer.Typer(
     name="adfd",
@@ -89,3 +90,15 @@ def run(argv: list[str] | None = None) -> None:
     if code == EXIT_INTERRUPTED:  # typer reports Ctrl-C as this return value, not as an exception
         print("adfd: interrupted; work committed so far is kept: rerun the same command to resume (train: add --resume)", file=sys.stderr)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def main() -> None:
+    """The `adfd` executable: ``run`` with glibc's allocator set for big tensors, and a quick exit."""
+    keep_freed_memory()
+    try:
+        run()
+    except SystemExit as done:
+        code = done.code
+    if isinstance(code, str):  # sys.exit's convention: a message means failure
+        print(code, file=sys.stderr)
+    quick_exit(code if isinstance(code, int) else int(code is not None))

@@ -9,8 +9,7 @@ reported to the sink and the observer, and the run goes on.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -61,19 +60,23 @@ class RowSink(Protocol):
     def commit(self) -> None: ...
 
 
-@contextmanager
-def _cpu_threads_beside(workers: int) -> Iterator[None]:
-    """Torch's CPU threads lowered to the cores the decoding workers leave (at least one) while the
-    run lasts: on 2 cores, 2 workers and 2 torch threads fight, and featurizing is about 20 % slower."""
-    import torch
+class _CpuThreads:
+    """Torch's CPU threads lowered to the cores the decoding workers leave (at least one) while they
+    decode, and given back once they are done: on 2 cores, 2 workers and 2 torch threads fight, and
+    featurizing is about 20 % slower; once decoding has ended, the front-ends have every core."""
 
-    before = torch.get_num_threads()
-    if workers > 1:
-        torch.set_num_threads(max(1, min(before, (os.cpu_count() or 1) - workers)))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    def __init__(self, workers: int):
+        import torch
+
+        self._torch, self._before = torch, torch.get_num_threads()
+        self._lowered = workers > 1
+        if self._lowered:
+            torch.set_num_threads(max(1, min(self._before, (os.cpu_count() or 1) - workers)))
+
+    def restore(self) -> None:
+        if self._lowered:
+            self._torch.set_num_threads(self._before)
+            self._lowered = False
 
 
 def decode_path(utt: Utterance) -> Path:
@@ -103,13 +106,18 @@ class FeaturePipeline:
     def run(self, todo: Sequence[Utterance], decoded: DecodeAhead | None = None) -> None:
         """Decode ahead (or take ``decoded``, a DecodeAhead of ``todo`` already started), gather loaded
         utterances into batches, stream long ones alone."""
-        with _cpu_threads_beside(self.jobs if self.device.type == "cpu" else 0):
-            self._run(todo, decoded or DecodeAhead(todo, decode_path, jobs=self.jobs))
+        threads = _CpuThreads(self.jobs if self.device.type == "cpu" else 0)
+        try:
+            self._run(todo, decoded or DecodeAhead(todo, decode_path, jobs=self.jobs), threads)
+        finally:
+            threads.restore()
 
-    def _run(self, todo: Sequence[Utterance], decoded: DecodeAhead) -> None:
+    def _run(self, todo: Sequence[Utterance], decoded: DecodeAhead, threads: _CpuThreads) -> None:
         batch: list[tuple[Utterance, Decoded]] = []
         pending_segments = 0
         for utt, dec in decoded:
+            if decoded.finished:
+                threads.restore()
             error = dec.error
             if error is None and dec.must_stream:
                 self._write_batch(batch)

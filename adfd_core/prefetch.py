@@ -6,14 +6,16 @@ Kept free of torch so that workers start in a fraction of a second. Files longer
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
+import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
-from multiprocessing import get_context
+from multiprocessing import get_context, resource_tracker, shared_memory
 from typing import TypeVar
 
 import numpy as np
@@ -23,6 +25,8 @@ from adfd_core import audio
 T = TypeVar("T")
 MAX_LOAD_SECONDS = 120.0  # longer files are streamed block by block instead of loaded whole
 CHUNK_FILES = 8  # files per worker task: fewer, larger tasks amortize inter-process overhead
+DECODE_BUFFER_BYTES = 128 << 20  # decoded audio waiting for the consumer: 70 min at 16 kHz
+WORKER_NICENESS = 5
 
 
 @dataclass(frozen=True)
@@ -55,9 +59,13 @@ def decode_file(path: str, max_load_seconds: float = MAX_LOAD_SECONDS) -> Decode
         return Decoded(None, "", 0.0, error=err.reason)
 
 
-def _ignore_sigint() -> None:
-    """Workers leave Ctrl-C to the parent, which shuts them down in order."""
+def _start_worker() -> None:
+    """Workers leave Ctrl-C to the parent, which shuts them down in order, and run at a lower priority:
+    the consumer's own work (starting torch, the front-ends) is what the run waits for, so decoding
+    takes the CPU it leaves."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(os, "nice"):
+        os.nice(WORKER_NICENESS)
 
 
 def _start_method():
@@ -69,9 +77,68 @@ def _start_method():
     return get_context("spawn")
 
 
-def decode_files(paths: list[str]) -> list[Decoded]:
-    """decode_file over several paths: one worker task."""
-    return [decode_file(p) for p in paths]
+@dataclass(frozen=True)
+class _Chunk:
+    """A worker task's result: the Decoded of each path with its wave moved into one shared-memory
+    block (``block``, None when no wave is set), ``lengths`` giving each wave's sample count (0 for none)."""
+
+    decoded: list[Decoded]
+    block: str | None
+    lengths: list[int]
+
+    @property
+    def nbytes(self) -> int:
+        return 4 * sum(self.lengths)
+
+
+# POSIX keeps a named block until it is unlinked, so a worker can hand it over; Windows frees it with
+# its last handle, so there the waves travel through the pool's pipe with the rest.
+_SHARE_WAVES = os.name == "posix"
+
+
+def decode_files(paths: list[str]) -> _Chunk:
+    """Worker task: decode_file over several paths. The waves are moved into a shared-memory block
+    that the consumer takes (``_take``): pickled through the pool's pipe, the audio cost more than
+    decoding it, and the consumer's process had to receive it while busy starting up."""
+    decoded = [decode_file(p) for p in paths]
+    lengths = [0 if d.wave is None else len(d.wave) for d in decoded]
+    if not _SHARE_WAVES or not any(lengths):
+        return _Chunk(decoded, None, lengths)
+    block = shared_memory.SharedMemory(create=True, size=4 * sum(lengths))
+    try:
+        samples = np.ndarray((sum(lengths),), dtype=np.float32, buffer=block.buf)
+        for d, start in zip(decoded, np.cumsum([0, *lengths[:-1]])):
+            if d.wave is not None:
+                samples[start : start + len(d.wave)] = d.wave
+        del samples  # the block cannot be closed while an array views it
+    finally:
+        block.close()
+    return _Chunk([replace(d, wave=None) for d in decoded], block.name, lengths)
+
+
+def _take(chunk: _Chunk) -> list[Decoded]:
+    """The consumer's side of decode_files: copy the waves out of the chunk's block, then unlink it."""
+    if chunk.block is None:
+        return chunk.decoded
+    block = shared_memory.SharedMemory(name=chunk.block)
+    try:
+        samples = np.ndarray((sum(chunk.lengths),), dtype=np.float32, buffer=block.buf)
+        starts = np.cumsum([0, *chunk.lengths[:-1]])
+        taken = [replace(d, wave=samples[a : a + n].copy()) if n else d
+                 for d, a, n in zip(chunk.decoded, starts, chunk.lengths)]
+        del samples
+    finally:
+        block.close()
+        block.unlink()
+    return taken
+
+
+def _discard(future: Future) -> None:
+    """Unlink the block of a finished task that the consumer will not take."""
+    if future.done() and not future.cancelled() and future.exception() is None and future.result().block:
+        block = shared_memory.SharedMemory(name=future.result().block)
+        block.close()
+        block.unlink()
 
 
 class DecodeAhead:
@@ -79,24 +146,68 @@ class DecodeAhead:
 
     jobs <= 1 decodes in the consumer's process as it iterates. Otherwise ``jobs`` worker
     processes start decoding chunks of CHUNK_FILES files as soon as this is made, so a caller can
-    make it first and import torch while the first files decode; at most ``jobs * ahead`` chunks
-    run ahead of the consumer (bounded memory: files over MAX_LOAD_SECONDS are never loaded
-    whole). Iterate once; ``close`` (or leaving a ``with`` block) stops the workers.
+    make it first and import torch while files decode. A feeder thread keeps ``jobs * ahead``
+    chunks running while the decoded audio waiting for the consumer stays under ``buffer_bytes``:
+    the workers use the time the consumer spends starting up, and memory stays bounded (files
+    over MAX_LOAD_SECONDS are never loaded whole). Iterate once; ``close`` (or leaving a ``with``
+    block) stops the workers.
     """
 
-    def __init__(self, items: Iterable[T], path_of, jobs: int = 1, ahead: int = 2):
+    def __init__(self, items: Iterable[T], path_of, jobs: int = 1, ahead: int = 2,
+                 buffer_bytes: int = DECODE_BUFFER_BYTES):
         self._items, self._path_of = iter(items), path_of
         self._pool: ProcessPoolExecutor | None = None
-        self._pending: deque[tuple[list[T], Future]] = deque()
+        self._pending: deque[tuple[list[T], Future]] = deque()  # submitted chunks, in input order
+        self._changed = threading.Condition()
+        self._running = 0  # chunks submitted and not finished
+        self._waiting_bytes = 0  # decoded audio finished and not yet taken by the consumer
+        self._max_running, self._buffer_bytes = jobs * ahead, buffer_bytes
+        self._exhausted = self._closed = False
         if jobs > 1:
-            self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_start_method(), initializer=_ignore_sigint)
-            for _ in range(jobs * ahead):
-                self._submit()
+            # Workers share this process's resource tracker, which unlinks the blocks of a killed run.
+            resource_tracker.ensure_running()
+            self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_start_method(), initializer=_start_worker)
+            with self._changed:
+                for _ in range(jobs):  # the first submissions start the workers from this thread: fork is safe here
+                    self._submit()
+            self._feeder = threading.Thread(target=self._feed, name="adfd-decode-feeder", daemon=True)
+            self._feeder.start()
+
+    @property
+    def finished(self) -> bool:
+        """Every item is decoded: the workers have nothing more to do."""
+        with self._changed:
+            return self._pool is None or (self._exhausted and self._running == 0)
 
     def _submit(self) -> None:
+        """Submit the next chunk, or mark the items exhausted (the caller holds ``_changed``)."""
         group = list(islice(self._items, CHUNK_FILES))
-        if group:
-            self._pending.append((group, self._pool.submit(decode_files, [str(self._path_of(i)) for i in group])))
+        if not group:
+            self._exhausted = True
+        else:
+            future = self._pool.submit(decode_files, [str(self._path_of(i)) for i in group])
+            self._running += 1
+            self._pending.append((group, future))
+            future.add_done_callback(self._chunk_done)
+        self._changed.notify_all()
+
+    def _room(self) -> bool:
+        return self._closed or (self._running < self._max_running and self._waiting_bytes < self._buffer_bytes)
+
+    def _feed(self) -> None:
+        """Feeder thread: submit chunks while there is room, until the items or the run end."""
+        with self._changed:
+            while not (self._exhausted or self._closed):
+                self._changed.wait_for(self._room)
+                if not self._closed:
+                    self._submit()
+
+    def _chunk_done(self, future: Future) -> None:
+        with self._changed:
+            self._running -= 1
+            if not future.cancelled() and future.exception() is None:
+                self._waiting_bytes += future.result().nbytes
+            self._changed.notify_all()
 
     def __iter__(self) -> Iterator[tuple[T, Decoded]]:
         if self._pool is None:
@@ -104,19 +215,33 @@ class DecodeAhead:
                 yield item, decode_file(str(self._path_of(item)))
             return
         try:
-            while self._pending:
-                group, future = self._pending.popleft()
-                self._submit()
-                yield from zip(group, future.result())
+            while True:
+                with self._changed:
+                    self._changed.wait_for(lambda: self._pending or self._exhausted or self._closed)
+                    if not self._pending:
+                        return
+                    group, future = self._pending.popleft()
+                chunk = future.result()
+                with self._changed:
+                    self._waiting_bytes -= chunk.nbytes
+                    self._changed.notify_all()
+                yield from zip(group, _take(chunk))
         finally:
             self.close()
 
     def close(self) -> None:
-        """Stop the workers, dropping what they have not finished."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
-            self._pending.clear()
+        """Stop the feeder and the workers, dropping (and unlinking) what the consumer has not taken."""
+        if self._pool is None:
+            return
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+        self._feeder.join()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool = None
+        for _, future in self._pending:
+            _discard(future)
+        self._pending.clear()
 
     def __enter__(self) -> "DecodeAhead":
         return self

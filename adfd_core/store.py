@@ -264,15 +264,29 @@ def _resume(part: Path, identity: str, force: bool) -> h5py.File | None:
     try:
         h5 = h5py.File(part, "r+")
     except OSError as err:
-        log.warning("%s: interrupted run left an unreadable file (%s); starting over", part, err)
-        part.unlink()
-        return None
+        return _start_over(part, err)
     if force or str(h5.attrs.get("identity", "")) != identity:
         h5.close()
         if not force:
             raise StoreError(f"{part}: an interrupted run with other inputs or features is in the way; use --force to start over")
         part.unlink()
         return None
+    try:
+        n_utts = _cut_back(h5)
+    except (OSError, KeyError, ValueError) as err:  # opened, but killed mid-write: its structure is damaged
+        h5.close()
+        return _start_over(part, err)
+    log.info("%s: resuming after %d utterances", part, n_utts)
+    return h5
+
+
+def _start_over(part: Path, err: Exception) -> None:
+    log.warning("%s: interrupted run left an unreadable file (%s); starting over", part, err)
+    part.unlink()
+
+
+def _cut_back(h5: h5py.File) -> int:
+    """Cut every dataset of a partial file back to its committed length: the committed utterance count."""
     n_utts = int(h5.attrs["n_utterances"])
     for ds in h5["utterances"].values():
         ds.resize((n_utts,))
@@ -282,8 +296,7 @@ def _resume(part: Path, identity: str, force: bool) -> h5py.File | None:
         group["data"].resize(int(group.attrs["n_rows"]), axis=0)
         group["start"].resize((n_utts,))
         group["count"].resize((n_utts,))
-    log.info("%s: resuming after %d utterances", part, n_utts)
-    return h5
+    return n_utts
 
 
 def committed_ids(path: Path) -> set[str]:

@@ -194,9 +194,23 @@ def test_segment_dataset_items_match_rows(tmp_path):
         SegmentDataset(out, "wave")
 
 
-def test_unreadable_partial_from_a_hard_kill_is_restarted(tmp_path, caplog):
+def _headers_only(part) -> None:
+    part.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)  # a header and nothing usable
+
+
+def _features_group_lost(part) -> None:
+    w = _open(part.parent / part.name.removesuffix(".partial"))
+    _add(w, 0)
+    w.commit()
+    w.close()
+    with h5py.File(part, "r+") as h5:
+        del h5["features"]  # it opens, with its identity, but cannot be cut back
+
+
+@pytest.mark.parametrize("damage", [_headers_only, _features_group_lost], ids=["unopenable", "structure-lost"])
+def test_unreadable_partial_from_a_hard_kill_is_restarted(tmp_path, caplog, damage):
     out = tmp_path / "f.h5"
-    partial_path(out).write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)  # a header and nothing usable
+    damage(partial_path(out))
     w = _open(out)
     assert w.done_ids == set()
     _add(w, 0)

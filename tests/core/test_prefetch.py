@@ -1,0 +1,79 @@
+"""Decoding ahead in worker processes: order, results, the read-ahead budget, and no shared memory left behind."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import audio_factory
+from adfd_core import prefetch
+from adfd_core.prefetch import DecodeAhead, decode_file
+
+SHM = Path("/dev/shm")
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> list[Path]:
+    """20 files (3 chunks): tones of different lengths, one text file named .wav, one long enough to stream."""
+    root = tmp_path_factory.mktemp("prefetch")
+    paths = [audio_factory.write(root / f"{i:02d}.flac", audio_factory.tone(200 + 20 * i, 0.3 + 0.05 * i)) for i in range(20)]
+    (root / "05.wav").write_text("not audio")
+    paths[5] = root / "05.wav"
+    paths[12] = audio_factory.write(root / "12.flac", audio_factory.noise(prefetch.MAX_LOAD_SECONDS + 1, amp=0.1))
+    return paths
+
+
+def _blocks() -> set[str]:
+    return {p.name for p in SHM.iterdir()} if SHM.is_dir() else set()
+
+
+def _wait_until(condition, seconds: float = 60.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return condition()
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_items_come_back_in_order_decoded_as_decode_file_does(files, jobs):
+    before = _blocks()
+    got = list(DecodeAhead(files, lambda p: p, jobs=jobs))
+    assert [item for item, _ in got] == files
+    for path, dec in got:
+        expected = decode_file(str(path))
+        assert (dec.content_hash, dec.duration_s, dec.error, dec.must_stream) == (
+            expected.content_hash, expected.duration_s, expected.error, expected.must_stream)
+        if expected.wave is None:
+            assert dec.wave is None
+        else:
+            np.testing.assert_array_equal(dec.wave, expected.wave)
+    assert got[5][1].error and got[12][1].must_stream
+    assert _blocks() - before == set()
+
+
+def test_workers_read_ahead_up_to_the_buffer_and_no_further(files):
+    ahead = DecodeAhead(files, lambda p: p, jobs=2)  # the default buffer holds all of these
+    assert _wait_until(lambda: ahead.finished), "everything should be decoded before the consumer asks"
+    assert len(list(ahead)) == len(files)
+
+    held = DecodeAhead(files, lambda p: p, jobs=2, ahead=1, buffer_bytes=1)
+    time.sleep(1.0)  # the workers stop once a decoded chunk waits for the consumer
+    assert not held.finished
+    assert len(list(held)) == len(files) and held.finished
+
+
+def test_closing_part_way_unlinks_what_was_decoded_for_nobody(files):
+    before = _blocks()
+    ahead = DecodeAhead(files, lambda p: p, jobs=2)
+    assert _wait_until(lambda: ahead.finished)
+    taken = []
+    for item, _ in ahead:
+        taken.append(item)
+        if len(taken) == 3:
+            break
+    ahead.close()
+    assert taken == files[:3]
+    assert _blocks() - before == set()
