@@ -7,6 +7,7 @@ Kept free of torch so that workers start in a fraction of a second. Files longer
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -27,6 +28,7 @@ MAX_LOAD_SECONDS = 120.0  # longer files are streamed block by block instead of 
 CHUNK_FILES = 8  # files per worker task: fewer, larger tasks amortize inter-process overhead
 DECODE_BUFFER_BYTES = 128 << 20  # decoded audio waiting for the consumer: 70 min at 16 kHz
 WORKER_NICENESS = 5
+SHM_SPARE_BYTES = 16 << 20  # /dev/shm left free for others; fuller, waves travel through the pool's pipe
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ def decode_files(paths: list[str]) -> _Chunk:
     decoding it, and the consumer's process had to receive it while busy starting up."""
     decoded = [decode_file(p) for p in paths]
     lengths = [0 if d.wave is None else len(d.wave) for d in decoded]
-    if not _SHARE_WAVES or not any(lengths):
+    if not _SHARE_WAVES or not any(lengths) or not _shared_memory_room(4 * sum(lengths)):
         return _Chunk(decoded, None, lengths)
     block = shared_memory.SharedMemory(create=True, size=4 * sum(lengths))
     try:
@@ -114,6 +116,15 @@ def decode_files(paths: list[str]) -> _Chunk:
     finally:
         block.close()
     return _Chunk([replace(d, wave=None) for d in decoded], block.name, lengths)
+
+
+def _shared_memory_room(nbytes: int) -> bool:
+    """Whether /dev/shm can take ``nbytes`` with room to spare: writing to a full one kills the writer
+    with SIGBUS, and containers often get only 64 MB of it (Docker's default)."""
+    try:
+        return shutil.disk_usage("/dev/shm").free > 2 * nbytes + SHM_SPARE_BYTES
+    except OSError:  # no /dev/shm (macOS keeps POSIX shared memory elsewhere)
+        return True
 
 
 def _take(chunk: _Chunk) -> list[Decoded]:

@@ -7,7 +7,7 @@
 #   4. the training and WaveSpec throughput benchmarks on CUDA.
 #   bench/gpu.sh CORPUS OUT [DEVICE]     # CORPUS: a manifest (with groups) in the folder of its audio
 # LOGS=DIR puts only the text results there. QUICK=1 bench/gpu.sh CORPUS OUT cpu: a dry run on a small machine (one epoch, two timed steps, no WaveSpec).
-set -euo pipefail
+set -uo pipefail  # a failing step is reported and the rest still run: the machine is lent for minutes
 CORPUS=$1
 OUT=$2
 DEVICE=${3:-cuda}
@@ -16,6 +16,13 @@ LOGS=${LOGS:-$OUT}  # the text results; OUT also holds feature and model files
 mkdir -p "$OUT" "$LOGS"
 adfd() { python -m adfd_cli "$@"; }
 step() { echo "== $* ($(date +%T))" | tee -a "$LOGS/steps.log"; }
+timed() {  # LABEL COMMAND...: run it, then say how long it took
+    local label=$1 t0
+    shift
+    t0=$(date +%s%N)
+    "$@"
+    echo "$label $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+}
 jobs=$(( $(nproc) > 8 ? 8 : $(nproc) ))
 repeat=$([ "$QUICK" = 1 ] && echo 1 || echo 8)
 epochs=$([ "$QUICK" = 1 ] && echo 1 || echo 3)
@@ -56,8 +63,8 @@ TRAIN=(--val "$OUT/val.h5" --epochs "$epochs" --device "$DEVICE" --workers 4 --s
 run_model() {  # NAME MODEL [train options...]: train, score the test part, evaluate
     local name=$1 model=$2
     shift 2
-    /usr/bin/time -f "$name: train %e s" adfd train "$OUT/train.h5" -m "$model" -o "$OUT/$name.safetensors" "${TRAIN[@]}" "$@"
-    /usr/bin/time -f "$name: score %e s" adfd score --features "$OUT/test.h5" -m "$OUT/$name.safetensors" --device "$DEVICE" -o "$OUT/$name.tsv"
+    timed "$name: train" adfd train "$OUT/train.h5" -m "$model" -o "$OUT/$name.safetensors" "${TRAIN[@]}" "$@"
+    timed "$name: score" adfd score --features "$OUT/test.h5" -m "$OUT/$name.safetensors" --device "$DEVICE" -o "$OUT/$name.tsv"
     adfd evaluate "$OUT/$name.tsv" --json | python -c "import json, sys; print('$name', {k: v for k, v in json.load(sys.stdin).items() if not isinstance(v, (dict, list))})"
 }
 {

@@ -37,10 +37,15 @@ def _wait_until(condition, seconds: float = 60.0) -> bool:
     return condition()
 
 
-@pytest.mark.parametrize("jobs", [1, 2])
-def test_items_come_back_in_order_decoded_as_decode_file_does(files, jobs):
+@pytest.mark.parametrize("jobs, shared", [(1, False), (2, True), (2, False)], ids=["here", "shared", "shm-full"])
+def test_items_come_back_in_order_decoded_as_decode_file_does(files, jobs, shared, monkeypatch):
+    monkeypatch.setattr(prefetch, "_shared_memory_room", lambda nbytes: shared)  # workers are forked with it
+    handed_over = []
+    take = prefetch._take
+    monkeypatch.setattr(prefetch, "_take", lambda chunk: handed_over.append(chunk.block) or take(chunk))
     before = _blocks()
     got = list(DecodeAhead(files, lambda p: p, jobs=jobs))
+    assert any(handed_over) == shared  # in shared memory, or through the pool's pipe when /dev/shm is short
     assert [item for item, _ in got] == files
     for path, dec in got:
         expected = decode_file(str(path))
