@@ -14,7 +14,8 @@ DEVICE=${3:-cuda}
 QUICK=${QUICK:-0}
 LOGS=${LOGS:-$OUT}  # the text results; OUT also holds feature and model files
 mkdir -p "$OUT" "$LOGS"
-adfd() { python -m adfd_cli "$@"; }
+STEP_SECONDS=${STEP_SECONDS:-150}  # no one command may take more: a hang must not eat the whole lease
+adfd() { timeout "$STEP_SECONDS" python -m adfd_cli "$@"; }
 step() { echo "== $* ($(date +%T))" | tee -a "$LOGS/steps.log"; }
 timed() {  # LABEL COMMAND...: run it, then say how long it took
     local label=$1 t0
@@ -34,8 +35,8 @@ python -c "import torch; print('torch', torch.__version__, '| cuda', torch.cuda.
 step "1. featurize throughput"
 audio_dir=$([ -d "$CORPUS" ] && echo "$CORPUS" || dirname "$CORPUS")
 for feature in stft-lf cqt; do
-    python bench/featurize.py --corpus "$audio_dir" --repeat "$repeat" --feature "$feature" --device "$DEVICE" --jobs "$jobs" --skip-librosa
-    python bench/featurize.py --corpus "$audio_dir" --repeat "$repeat" --feature "$feature" --device cpu --jobs "$jobs" --skip-librosa
+    timeout "$STEP_SECONDS" python bench/featurize.py --corpus "$audio_dir" --repeat "$repeat" --feature "$feature" --device "$DEVICE" --jobs "$jobs" --skip-librosa
+    timeout "$STEP_SECONDS" python bench/featurize.py --corpus "$audio_dir" --repeat "$repeat" --feature "$feature" --device cpu --jobs "$jobs" --skip-librosa
 done 2>&1 | tee "$LOGS/featurize_throughput.txt"
 
 step "2. front-ends on $DEVICE against the CPU"
@@ -71,11 +72,11 @@ run_model() {  # NAME MODEL [train options...]: train, score the test part, eval
     run_model cnn cnn.v1 -f stft-lf
     run_model resnet18 resnet18.v1 -f stft-lf
     run_model fdl fdl.v1 -f wave --batch-size 32 --lr 1e-4
-    [ "$QUICK" = 1 ] || run_model wavespec wavespec.v1 -f wave --batch-size 8 --lr 1e-5
+    [ "$QUICK" = 1 ] || run_model wavespec wavespec.v1 -f wave --batch-size 8 --lr 1e-5 --set pretrained=none
 } 2>&1 | tee "$LOGS/train_score.txt"
 
 step "4. throughput benchmarks"
-python bench/train.py --device "$DEVICE" --steps "$steps" --case cnn.v1 --case resnet18.v1 --case convnext_tiny.v1 \
+timeout "$STEP_SECONDS" python bench/train.py --device "$DEVICE" --steps "$steps" --case cnn.v1 --case resnet18.v1 --case convnext_tiny.v1 \
     --case "fdl.v1:synthesizers=a,b,c,d" 2>&1 | tee "$LOGS/train_throughput.txt"
-[ "$QUICK" = 1 ] || python bench/wavespec.py --device "$DEVICE" --steps "$((steps / 3 + 1))" 2>&1 | tee "$LOGS/wavespec_throughput.txt"
+[ "$QUICK" = 1 ] || timeout "$STEP_SECONDS" python bench/wavespec.py --device "$DEVICE" --steps "$((steps / 3 + 1))" 2>&1 | tee "$LOGS/wavespec_throughput.txt"
 step "done"
