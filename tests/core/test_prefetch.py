@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from multiprocessing import shared_memory
 from pathlib import Path
 
 import numpy as np
@@ -37,26 +38,44 @@ def _wait_until(condition, seconds: float = 60.0) -> bool:
     return condition()
 
 
-@pytest.mark.parametrize("jobs, shared", [(1, False), (2, True), (2, False)], ids=["here", "shared", "shm-full"])
-def test_items_come_back_in_order_decoded_as_decode_file_does(files, jobs, shared, monkeypatch):
-    monkeypatch.setattr(prefetch, "_shared_memory_room", lambda nbytes: shared)  # workers are forked with it
-    handed_over = []
-    take = prefetch._take
-    monkeypatch.setattr(prefetch, "_take", lambda chunk: handed_over.append(chunk.block) or take(chunk))
+def _same(got, expected) -> None:
+    assert (got.content_hash, got.duration_s, got.error, got.must_stream) == (
+        expected.content_hash, expected.duration_s, expected.error, expected.must_stream)
+    if expected.wave is None:
+        assert got.wave is None
+    else:
+        np.testing.assert_array_equal(got.wave, expected.wave)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_items_come_back_in_order_decoded_as_decode_file_does(files, jobs):
     before = _blocks()
     got = list(DecodeAhead(files, lambda p: p, jobs=jobs))
-    assert any(handed_over) == shared  # in shared memory, or through the pool's pipe when /dev/shm is short
     assert [item for item, _ in got] == files
     for path, dec in got:
-        expected = decode_file(str(path))
-        assert (dec.content_hash, dec.duration_s, dec.error, dec.must_stream) == (
-            expected.content_hash, expected.duration_s, expected.error, expected.must_stream)
-        if expected.wave is None:
-            assert dec.wave is None
-        else:
-            np.testing.assert_array_equal(dec.wave, expected.wave)
+        _same(dec, decode_file(str(path)))
     assert got[5][1].error and got[12][1].must_stream
     assert _blocks() - before == set()
+
+
+@pytest.mark.skipif(not prefetch._SHARE_WAVES, reason="POSIX shared memory")
+def test_a_worker_chunk_hands_its_waves_over_in_shared_memory_taken_once(files):
+    paths = [str(p) for p in files[:8]]
+    chunk = prefetch.decode_files(paths)  # what a worker returns
+    assert chunk.block is not None and all(d.wave is None for d in chunk.decoded)
+    for got, path in zip(prefetch._take(chunk), paths):
+        _same(got, decode_file(path))
+    with pytest.raises(FileNotFoundError):
+        shared_memory.SharedMemory(name=chunk.block)  # unlinked once taken
+
+
+def test_a_worker_chunk_carries_its_waves_when_shared_memory_is_short(files, monkeypatch):
+    monkeypatch.setattr(prefetch, "_shared_memory_room", lambda nbytes: False)
+    paths = [str(p) for p in files[:8]]
+    chunk = prefetch.decode_files(paths)
+    assert chunk.block is None
+    for got, path in zip(prefetch._take(chunk), paths):
+        _same(got, decode_file(path))
 
 
 def test_workers_read_ahead_up_to_the_buffer_and_no_further(files):
