@@ -15,11 +15,9 @@ import sys
 from typing import NoReturn
 
 _M_TRIM_THRESHOLD = -1  # glibc's mallopt parameter numbers (malloc.h)
-_M_TOP_PAD = -2
 _M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 32 << 20  # blocks up to this size come from the heap (glibc's largest allowed value)
 TRIM_THRESHOLD = 256 << 20  # freed memory at the heap's top kept up to this size
-TOP_PAD = 64 << 20  # ... and a thread's whole heap (64 MiB) kept once free
 
 
 def keep_freed_memory() -> bool:
@@ -36,7 +34,7 @@ def keep_freed_memory() -> bool:
         mallopt = libc.mallopt
     except (OSError, AttributeError):  # musl and other C libraries have no mallopt
         return False
-    return all(mallopt(param, value) for param, value in ((_M_MMAP_THRESHOLD, MMAP_THRESHOLD), (_M_TRIM_THRESHOLD, TRIM_THRESHOLD), (_M_TOP_PAD, TOP_PAD)))
+    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
 
 
 def quick_exit(code: int) -> NoReturn:

@@ -26,7 +26,7 @@ from adfd_core import audio
 T = TypeVar("T")
 MAX_LOAD_SECONDS = 120.0  # longer files are streamed block by block instead of loaded whole
 CHUNK_FILES = 8  # files per worker task: fewer, larger tasks amortize inter-process overhead
-DECODE_BUFFER_BYTES = 128 << 20  # decoded audio waiting for the consumer: 70 min at 16 kHz
+DECODE_BUFFER_BYTES = 128 << 20  # decoded audio waiting for the consumer: 35 min at 16 kHz
 WORKER_NICENESS = 5
 SHM_SPARE_BYTES = 16 << 20  # /dev/shm left free for others; fuller, waves travel through the pool's pipe
 
@@ -175,8 +175,8 @@ class DecodeAhead:
         self._max_running, self._buffer_bytes = jobs * ahead, buffer_bytes
         self._exhausted = self._closed = False
         if jobs > 1:
-            # Workers share this process's resource tracker, which unlinks the blocks of a killed run.
-            resource_tracker.ensure_running()
+            if _SHARE_WAVES:  # workers share this process's resource tracker, which unlinks the blocks of a killed run
+                resource_tracker.ensure_running()
             self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_start_method(), initializer=_start_worker)
             with self._changed:
                 for _ in range(jobs):  # the first submissions start the workers from this thread: fork is safe here
