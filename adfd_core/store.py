@@ -258,14 +258,19 @@ def _create(part: Path, specs: Mapping[str, dict], identity: str, provenance: Ma
 def _resume(part: Path, identity: str, force: bool) -> h5py.File | None:
     """Reopen an interrupted run's partial file, cut back to its committed length; None to start afresh.
 
-    A partial of another identity is refused (or deleted with ``force``); one too damaged to open
+    A partial of another identity is refused (or deleted with ``force``); one too damaged to resume
     (the process was killed mid-write) is deleted with a warning, since it was never complete.
     """
     try:
         h5 = h5py.File(part, "r+")
     except OSError as err:
         return _start_over(part, err)
-    if force or str(h5.attrs.get("identity", "")) != identity:
+    try:
+        found = str(h5.attrs["identity"])
+    except (OSError, KeyError) as err:  # killed mid-write: not even its identity can be read
+        h5.close()
+        return _start_over(part, err)
+    if force or found != identity:
         h5.close()
         if not force:
             raise StoreError(f"{part}: an interrupted run with other inputs or features is in the way; use --force to start over")
@@ -286,14 +291,20 @@ def _start_over(part: Path, err: Exception) -> None:
 
 
 def _cut_back(h5: h5py.File) -> int:
-    """Cut every dataset of a partial file back to its committed length: the committed utterance count."""
+    """Cut every dataset of a partial file back to its committed length, reading back what the writer
+    reads next (ids, failures, each feature's last committed row): the committed utterance count."""
     n_utts = int(h5.attrs["n_utterances"])
+    n_failures = int(h5.attrs["n_failures"])
     for ds in h5["utterances"].values():
         ds.resize((n_utts,))
+    _read_strings(h5["utterances"]["id"], n_utts)
     for ds in h5["failures"].values():
-        ds.resize((int(h5.attrs["n_failures"]),))
+        ds.resize((n_failures,))
+        _read_strings(ds, n_failures)
     for group in h5["features"].values():
-        group["data"].resize(int(group.attrs["n_rows"]), axis=0)
+        n_rows = int(group.attrs["n_rows"])
+        group["data"].resize(n_rows, axis=0)
+        group["data"][max(0, n_rows - 1) : n_rows]  # read back: raises if its last chunk is damaged
         group["start"].resize((n_utts,))
         group["count"].resize((n_utts,))
     return n_utts

@@ -198,16 +198,28 @@ def _headers_only(part) -> None:
     part.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)  # a header and nothing usable
 
 
-def _features_group_lost(part) -> None:
+def _committed_partial(part) -> None:
+    """What a killed run leaves: one committed utterance in ``part``."""
     w = _open(part.parent / part.name.removesuffix(".partial"))
     _add(w, 0)
     w.commit()
     w.close()
+
+
+def _features_group_lost(part) -> None:
+    _committed_partial(part)
     with h5py.File(part, "r+") as h5:
         del h5["features"]  # it opens, with its identity, but cannot be cut back
 
 
-@pytest.mark.parametrize("damage", [_headers_only, _features_group_lost], ids=["unopenable", "structure-lost"])
+def _identity_lost(part) -> None:
+    _committed_partial(part)
+    with h5py.File(part, "r+") as h5:
+        del h5.attrs["identity"]  # not another run's file: nobody's
+
+
+@pytest.mark.parametrize("damage", [_headers_only, _features_group_lost, _identity_lost],
+                         ids=["unopenable", "structure-lost", "identity-lost"])
 def test_unreadable_partial_from_a_hard_kill_is_restarted(tmp_path, caplog, damage):
     out = tmp_path / "f.h5"
     damage(partial_path(out))
