@@ -278,11 +278,30 @@ def _resume(part: Path, identity: str, force: bool) -> h5py.File | None:
         return None
     try:
         n_utts = _cut_back(h5)
+        h5 = _fresh_copy(part, h5)
     except (OSError, KeyError, ValueError) as err:  # opened, but killed mid-write: its structure is damaged
-        h5.close()
+        if h5.id.valid:
+            h5.close()
         return _start_over(part, err)
     log.info("%s: resuming after %d utterances", part, n_utts)
     return h5
+
+
+def _fresh_copy(part: Path, h5: h5py.File) -> h5py.File:
+    """The committed contents of a partial file copied into a new file that replaces it, open for writing.
+
+    A kill mid-write can leave HDF5's heap of variable-length strings damaged past the last commit:
+    what was committed still reads, but new strings are refused ("bad heap index"). Copying writes
+    the committed strings into a new heap, so the resumed run appends to a sound file.
+    """
+    fresh = part.with_name(part.name + ".resume")
+    with h5py.File(fresh, "w") as out:
+        out.attrs.update(dict(h5.attrs))
+        for name in h5:
+            h5.copy(h5[name], out, name)
+    h5.close()
+    os.replace(fresh, part)
+    return h5py.File(part, "r+")
 
 
 def _start_over(part: Path, err: Exception) -> None:

@@ -114,7 +114,7 @@ def bigger_corpus(tmp_path_factory):
     import audio_factory
 
     root = tmp_path_factory.mktemp("bigger")
-    make_corpus(root, audio_factory, n_real=30, n_fake=30, seconds=4.0)  # long enough to interrupt reliably
+    make_corpus(root, audio_factory, n_real=30, n_fake=30, seconds=4.0)
     reference = root.parent / "reference.h5"
     done = adfd("featurize", str(root), "-o", str(reference), "-f", "wt", "-f", "wave", "--batch-size", "2")
     assert done.returncode == 0, done.stderr
@@ -137,13 +137,23 @@ def test_interrupted_run_resumes_to_the_same_file(bigger_corpus, tmp_path, sig):
     root, reference = bigger_corpus
     out = tmp_path / "f.h5"
     cmd = [*ADFD, "featurize", str(root), "-o", str(out), "-f", "wt", "-f", "wave", "--batch-size", "2"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while _committed(partial_path(out)) < 2 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert proc.poll() is None, "the run finished before it could be interrupted; make the corpus bigger"
-    os.kill(proc.pid, sig)
-    _, stderr = proc.communicate(timeout=60)
+    # The corpus's last file becomes a named pipe for this run: opening it blocks, so the run cannot
+    # finish before it is interrupted, however fast it is.
+    last = max((p for p in root.rglob("*") if p.is_file()), key=lambda p: p.relative_to(root).parts)
+    last_bytes = last.read_bytes()
+    last.unlink()
+    os.mkfifo(last)
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while _committed(partial_path(out)) < 2 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.communicate()[1]
+        os.kill(proc.pid, sig)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        last.unlink()
+        last.write_bytes(last_bytes)
     assert not out.exists()
     if sig == signal.SIGINT:
         assert proc.returncode == 130 and "rerun the same command to resume" in stderr
