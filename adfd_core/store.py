@@ -292,7 +292,8 @@ def _fresh_copy(part: Path, h5: h5py.File) -> h5py.File:
 
     A kill mid-write can leave HDF5's heap of variable-length strings damaged past the last commit:
     what was committed still reads, but new strings are refused ("bad heap index"). Copying writes
-    the committed strings into a new heap, so the resumed run appends to a sound file.
+    the committed strings into a new heap, so the resumed run appends to a sound file; reading
+    everything committed, it also raises on damage that a resumed run would meet later.
     """
     fresh = part.with_name(part.name + ".resume")
     with h5py.File(fresh, "w") as out:
@@ -310,20 +311,14 @@ def _start_over(part: Path, err: Exception) -> None:
 
 
 def _cut_back(h5: h5py.File) -> int:
-    """Cut every dataset of a partial file back to its committed length, reading back what the writer
-    reads next (ids, failures, each feature's last committed row): the committed utterance count."""
+    """Cut every dataset of a partial file back to its committed length: the committed utterance count."""
     n_utts = int(h5.attrs["n_utterances"])
-    n_failures = int(h5.attrs["n_failures"])
     for ds in h5["utterances"].values():
         ds.resize((n_utts,))
-    _read_strings(h5["utterances"]["id"], n_utts)
     for ds in h5["failures"].values():
-        ds.resize((n_failures,))
-        _read_strings(ds, n_failures)
+        ds.resize((int(h5.attrs["n_failures"]),))
     for group in h5["features"].values():
-        n_rows = int(group.attrs["n_rows"])
-        group["data"].resize(n_rows, axis=0)
-        group["data"][max(0, n_rows - 1) : n_rows]  # read back: raises if its last chunk is damaged
+        group["data"].resize(int(group.attrs["n_rows"]), axis=0)
         group["start"].resize((n_utts,))
         group["count"].resize((n_utts,))
     return n_utts
