@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -256,7 +257,7 @@ def _create(part: Path, specs: Mapping[str, dict], identity: str, provenance: Ma
 
 
 def _resume(part: Path, identity: str, force: bool) -> h5py.File | None:
-    """Reopen an interrupted run's partial file, cut back to its committed length; None to start afresh.
+    """Reopen an interrupted run's partial file, copied up to its committed length; None to start afresh.
 
     A partial of another identity is refused (or deleted with ``force``); one too damaged to resume
     (the process was killed mid-write) is deleted with a warning, since it was never complete.
@@ -277,9 +278,9 @@ def _resume(part: Path, identity: str, force: bool) -> h5py.File | None:
         part.unlink()
         return None
     try:
-        n_utts = _cut_back(h5)
+        n_utts = int(h5.attrs["n_utterances"])
         h5 = _fresh_copy(part, h5)
-    except (OSError, KeyError, ValueError) as err:  # opened, but killed mid-write: its structure is damaged
+    except (OSError, KeyError, ValueError, RuntimeError) as err:  # opened, but killed mid-write: damaged
         if h5.id.valid:
             h5.close()
         return _start_over(part, err)
@@ -290,38 +291,50 @@ def _resume(part: Path, identity: str, force: bool) -> h5py.File | None:
 def _fresh_copy(part: Path, h5: h5py.File) -> h5py.File:
     """The committed contents of a partial file copied into a new file that replaces it, open for writing.
 
-    A kill mid-write can leave HDF5's heap of variable-length strings damaged past the last commit:
-    what was committed still reads, but new strings are refused ("bad heap index"). Copying writes
-    the committed strings into a new heap, so the resumed run appends to a sound file; reading
-    everything committed, it also raises on damage that a resumed run would meet later.
+    Only committed elements are read, and the copy is made the way a new run makes its file. A kill
+    inside a commit's flush can leave a string column's chunk on disk holding references, past the
+    committed length, to heap objects that never reached the disk ("bad heap index" to any code that
+    copies or overwrites whole chunks); a new file has none. Reading everything committed also raises
+    on damage that a resumed run would meet later.
     """
+    n_utts, n_fail = int(h5.attrs["n_utterances"]), int(h5.attrs["n_failures"])
+    specs = {name: json.loads(group.attrs["spec"]) for name, group in h5["features"].items()}
     fresh = part.with_name(part.name + ".resume")
-    with h5py.File(fresh, "w") as out:
-        out.attrs.update(dict(h5.attrs))
-        for name in h5:
-            h5.copy(h5[name], out, name)
+    out = _create(fresh, specs, str(h5.attrs["identity"]), json.loads(h5.attrs["provenance"]))
+    try:
+        for group, n in (("utterances", n_utts), ("failures", n_fail)):
+            for field in out[group]:
+                _write_at(out[group][field], 0, _read_committed(h5[group][field], 0, n))
+        for name, group in h5["features"].items():
+            copy = out["features"][name]
+            for index in ("start", "count"):
+                _write_at(copy[index], 0, _read_committed(group[index], 0, n_utts))
+            data, n_rows = group["data"], int(group.attrs["n_rows"])
+            step = max(1, _FLUSH_BYTES // (data.dtype.itemsize * math.prod(data.shape[1:])))
+            for start in range(0, n_rows, step):
+                _write_at(copy["data"], start, _read_committed(data, start, min(n_rows, start + step)))
+            copy.attrs["n_rows"] = n_rows
+        out.attrs.update(n_utterances=n_utts, n_failures=n_fail)
+        out.close()
+    except BaseException:
+        out.close()
+        fresh.unlink()
+        raise
     h5.close()
     os.replace(fresh, part)
     return h5py.File(part, "r+")
 
 
+def _read_committed(ds: h5py.Dataset, start: int, stop: int) -> np.ndarray:
+    values = ds[start:stop]
+    if len(values) != stop - start:
+        raise ValueError(f"{ds.name} holds {ds.shape[0]} rows, fewer than the {stop} committed")
+    return values
+
+
 def _start_over(part: Path, err: Exception) -> None:
     log.warning("%s: interrupted run left an unreadable file (%s); starting over", part, err)
     part.unlink()
-
-
-def _cut_back(h5: h5py.File) -> int:
-    """Cut every dataset of a partial file back to its committed length: the committed utterance count."""
-    n_utts = int(h5.attrs["n_utterances"])
-    for ds in h5["utterances"].values():
-        ds.resize((n_utts,))
-    for ds in h5["failures"].values():
-        ds.resize((int(h5.attrs["n_failures"]),))
-    for group in h5["features"].values():
-        group["data"].resize(int(group.attrs["n_rows"]), axis=0)
-        group["start"].resize((n_utts,))
-        group["count"].resize((n_utts,))
-    return n_utts
 
 
 def committed_ids(path: Path) -> set[str]:

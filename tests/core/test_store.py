@@ -209,7 +209,7 @@ def _committed_partial(part) -> None:
 def _features_group_lost(part) -> None:
     _committed_partial(part)
     with h5py.File(part, "r+") as h5:
-        del h5["features"]  # it opens, with its identity, but cannot be cut back
+        del h5["features"]  # it opens, with its identity, but its features cannot be copied
 
 
 def _identity_lost(part) -> None:
@@ -230,3 +230,38 @@ def test_unreadable_partial_from_a_hard_kill_is_restarted(tmp_path, caplog, dama
     assert "unreadable file" in caplog.text
     with FeatureFile(out) as ff:
         assert ff.n_utterances == 1
+
+
+def test_resume_after_a_kill_between_writing_string_chunks_and_their_heap(tmp_path):
+    """A kill inside a commit's flush can leave a string column's chunk on disk holding references,
+    past the committed length, to heap objects that never reached the disk. Resuming must not touch them."""
+    out = tmp_path / "f.h5"
+    part = partial_path(out)
+    w = _open(out)
+    _add(w, 0)
+    _add(w, 1)
+    w.commit()
+    committed = bytearray(part.read_bytes())
+    _add(w, 2)
+    w.commit()
+    w.close()
+    later = part.read_bytes()
+    spliced = 0
+    with h5py.File(part, "r") as h5:
+        for ds in h5["utterances"].values():
+            if h5py.check_string_dtype(ds.dtype):
+                chunk = ds.id.get_chunk_info(0)
+                committed[chunk.byte_offset : chunk.byte_offset + chunk.size] = later[chunk.byte_offset : chunk.byte_offset + chunk.size]
+                spliced += 1
+    assert spliced == len(store.STRING_FIELDS)
+    part.write_bytes(committed)  # u2's strings are in its chunks but not in its heap
+
+    w = _open(out)
+    assert w.done_ids == {"u0", "u1"}
+    _add(w, 2)
+    _add(w, 3)
+    w.finish()
+    with FeatureFile(out) as ff:
+        assert [s.utterance for s in ff.utterances()] == [_utt(i).utterance for i in range(4)]
+        for i in range(4):
+            np.testing.assert_array_equal(ff.rows("toy", i), _rows(i, 1 + i % 3))
