@@ -13,13 +13,16 @@ import struct
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import av
 import numpy as np
 import soundfile as sf
 import soxr
 
 from adfd_core.errors import AdfdError
+
+if TYPE_CHECKING:
+    from adfd_core.audio_ffmpeg import PyAVSource
 
 TARGET_SR = 16_000  # Hz
 RESAMPLE_QUALITY = "VHQ"  # soxr's very-high-quality preset
@@ -36,7 +39,6 @@ _LEFT_TO_FFMPEG = frozenset({"MP3", "OPUS"})
 # Formats whose header states the audio data size: (magic, byte order, data chunk id).
 _CHUNKED_HEADERS = {b"RIFF": ("<", b"data"), b"RIFX": (">", b"data"), b"FORM": (">", b"SSND")}
 _UNKNOWN_CHUNK_SIZE = 0xFFFFFFFF  # streamed WAVs write this when the length was not known
-_UNDECODABLE = "not a decodable audio file (neither libsndfile nor FFmpeg can read it)"
 
 
 class AudioError(AdfdError):
@@ -225,27 +227,11 @@ def _check_readable(path: str) -> None:
         raise AudioError(path, "empty file (0 bytes)")
 
 
-def _to_mono(path: str, frames: np.ndarray) -> np.ndarray:
+def to_mono(path: str, frames: np.ndarray) -> np.ndarray:
     """(samples, channels) float -> (samples,) float32 channel mean; AudioError on NaN or Inf."""
     if not np.isfinite(frames).all():
         raise AudioError(path, "contains NaN or Inf samples")
     return frames[:, 0] if frames.shape[1] == 1 else frames.mean(axis=1, dtype=np.float32)
-
-
-def _pcm_to_float(samples: np.ndarray) -> np.ndarray:
-    """Integer or float PCM of any depth -> float32 in [-1, 1] (unsigned integers are centred first)."""
-    if samples.dtype.kind == "f":
-        return samples.astype(np.float32, copy=False)
-    full_scale = 2.0 ** (8 * samples.dtype.itemsize - 1)
-    offset = full_scale if samples.dtype.kind == "u" else 0.0
-    return ((samples - offset) / full_scale).astype(np.float32)
-
-
-def _frame_samples(frame: av.AudioFrame) -> np.ndarray:
-    """A decoded PyAV frame, packed or planar, as (samples, channels) float32."""
-    data = frame.to_ndarray()  # planar: (channels, samples); packed: (1, samples * channels)
-    data = data.T if frame.format.is_planar else data.reshape(-1, frame.layout.nb_channels)
-    return _pcm_to_float(data)
 
 
 def _declared_data_end(path: str) -> int | None:
@@ -285,52 +271,10 @@ class _SoundfileSource:
                 raise AudioError(self._path, f"truncated or corrupt audio data (libsndfile: {err})") from None
             if not len(frames):
                 return
-            yield _to_mono(self._path, frames)
+            yield to_mono(self._path, frames)
 
     def close(self) -> None:
         self._handle.close()
-
-
-class _PyAVSource:
-    """A file FFmpeg opened, decoding its first audio stream."""
-
-    def __init__(self, path: str, container: av.container.InputContainer):
-        self._path, self._container = path, container
-        self._stream = container.streams.audio[0]
-        codec = self._stream.codec_context
-        self.info = AudioInfo(path, "pyav", codec.sample_rate, codec.layout.nb_channels, _pyav_duration(container))
-
-    def blocks(self, block_frames: int) -> Iterator[np.ndarray]:
-        """(samples,) float32 mono blocks at the native rate, at least ``block_frames`` long but the last."""
-        pending: list[np.ndarray] = []
-        count = 0
-        try:
-            for frame in self._container.decode(self._stream):
-                if frame.sample_rate != self.info.sample_rate:
-                    change = f"{self.info.sample_rate} -> {frame.sample_rate} Hz"
-                    raise AudioError(self._path, f"sample rate changes mid-stream ({change})")
-                pending.append(_to_mono(self._path, _frame_samples(frame)))
-                count += frame.samples
-                if count >= block_frames:
-                    yield np.concatenate(pending)
-                    pending, count = [], 0
-        except (av.FFmpegError, OSError) as err:
-            raise AudioError(self._path, f"corrupt audio data (FFmpeg: {err})") from None
-        if pending:
-            yield np.concatenate(pending)
-
-    def close(self) -> None:
-        self._container.close()
-
-
-def _pyav_duration(container: av.container.InputContainer) -> float | None:
-    """Duration in seconds from the audio stream or the container header; None when neither states it."""
-    stream = container.streams.audio[0]
-    if stream.duration is not None:
-        return float(stream.duration * stream.time_base)
-    if container.duration is not None:
-        return container.duration / av.time_base
-    return None
 
 
 def _open_soundfile(path: str) -> _SoundfileSource | None:
@@ -362,40 +306,23 @@ def _check_data_present(path: str, sf_format: str) -> None:
         raise AudioError(path, f"truncated: its header declares {end} bytes of audio data, but the file has {size}")
 
 
-def _open_pyav(path: str) -> _PyAVSource:
-    """The file opened by FFmpeg; AudioError if it has no usable audio stream."""
-    try:
-        container = av.open(path)
-    except (av.FFmpegError, OSError):
-        raise AudioError(path, _UNDECODABLE) from None
-    refusal = _pyav_refusal(container)
-    if refusal:
-        container.close()
-        raise AudioError(path, refusal)
-    return _PyAVSource(path, container)
-
-
-def _pyav_refusal(container: av.container.InputContainer) -> str | None:
-    """Why FFmpeg's reading of the file is unusable (no audio stream, or one without rate or channels), or None."""
-    if not container.streams.audio:
-        return "no audio stream"
-    codec = container.streams.audio[0].codec_context
-    return _UNDECODABLE if codec.sample_rate <= 0 or codec.layout.nb_channels <= 0 else None
-
-
 @contextmanager
-def _open(path: str | os.PathLike) -> Iterator[_SoundfileSource | _PyAVSource]:
+def _open(path: str | os.PathLike) -> Iterator[_SoundfileSource | PyAVSource]:
     """Open with libsndfile, else FFmpeg; close on exit."""
     name = os.fsdecode(path)
     _check_readable(name)
-    source = _open_soundfile(name) or _open_pyav(name)
+    source = _open_soundfile(name)
+    if source is None:
+        from adfd_core.audio_ffmpeg import open_pyav  # PyAV takes 50 ms to import; WAV and FLAC never need it
+
+        source = open_pyav(name)
     try:
         yield source
     finally:
         source.close()
 
 
-def _mono_blocks(source: _SoundfileSource | _PyAVSource, block_frames: int) -> Iterator[np.ndarray]:
+def _mono_blocks(source: _SoundfileSource | PyAVSource, block_frames: int) -> Iterator[np.ndarray]:
     """The source's native-rate mono blocks; AudioError at the end if there were no samples at all."""
     total = 0
     for block in source.blocks(block_frames):
