@@ -2,7 +2,7 @@
 segments across files through the front-ends on the chosen device, and write the rows.
 
 Several features come from one pass over the audio. Inputs that fail are recorded and reported;
-the run goes on. Work is committed batch by batch, so an interrupted run resumes where it stopped.
+the run goes on. Work is committed every second, so an interrupted run resumes where it stopped.
 """
 
 from __future__ import annotations

@@ -51,13 +51,14 @@ class Silent:
 
 class RowSink(Protocol):
     """Where the rows go (a feature file's writer, or the scorer): rows of one utterance per front-end
-    name, then end_utterance; discard_utterance drops a half-done one; commit after each batch."""
+    name, then end_utterance; discard_utterance drops a half-done one; end_batch once every utterance
+    of a batch has ended (the sink may write them out then)."""
 
     def add_rows(self, name: str, rows: np.ndarray) -> None: ...
     def end_utterance(self, stored: "StoredUtterance") -> None: ...
     def discard_utterance(self) -> None: ...
     def add_failure(self, utt_id: str, path: str, reason: str) -> None: ...
-    def commit(self) -> None: ...
+    def end_batch(self) -> None: ...
 
 
 class _CpuThreads:
@@ -86,7 +87,7 @@ def decode_path(utt: Utterance) -> Path:
 
 class FeaturePipeline:
     """Decodes utterances, runs every front-end over their segments in batches across files on the
-    device, and hands the rows to a sink, committing after each batch of utterances."""
+    device, and hands the rows to a sink, ending a batch after each group of utterances."""
 
     def __init__(
         self,
@@ -139,7 +140,7 @@ class FeaturePipeline:
         self._write_batch(batch)
 
     def _write_batch(self, batch: list[tuple[Utterance, Decoded]]) -> None:
-        """Featurize loaded utterances together and commit them."""
+        """Featurize loaded utterances together and hand them to the sink as one batch."""
         from adfd_core.store import StoredUtterance
 
         per_feature: dict[str, list[np.ndarray]] = {}
@@ -154,10 +155,10 @@ class FeaturePipeline:
             for name in self.frontends:
                 self.sink.add_rows(name, per_feature[name][i])
             self.sink.end_utterance(StoredUtterance(utt, dec.content_hash, dec.duration_s))
-        self.sink.commit()
+        self.sink.end_batch()
 
     def _stream_one(self, utt: Utterance, dec: Decoded) -> str | None:
-        """Featurize one long file block by block in bounded memory; commit it whole, or return why not."""
+        """Featurize one long file block by block in bounded memory, as a batch of its own; or return why not."""
         from adfd_core.store import StoredUtterance
 
         size = self.batch_size
@@ -186,7 +187,7 @@ class FeaturePipeline:
             self.sink.discard_utterance()
             return err.reason
         self.sink.end_utterance(StoredUtterance(utt, dec.content_hash, n_samples / audio.TARGET_SR))
-        self.sink.commit()
+        self.sink.end_batch()
         return None
 
     def _apply(self, fe: "Frontend", segments: np.ndarray) -> np.ndarray:

@@ -157,7 +157,7 @@ class _ScoringSink:
     def add_failure(self, utt_id: str, path: str, reason: str) -> None:
         pass  # the pipeline's own list of failures is read after the run
 
-    def commit(self) -> None:
+    def end_batch(self) -> None:
         for key in list(self.pending):
             self._run(key)
         for slot, stored in self.ended:
@@ -220,8 +220,8 @@ def score_features(path: Path, models: Sequence[LoadedModel], device: "torch.dev
                 sink.add_rows(key, rows_of(index))
             sink.end_utterance(s)
             if index % 64 == 63:
-                sink.commit()
-        sink.commit()
+                sink.end_batch()
+        sink.end_batch()
     return [sink.done[s.utterance.id] for s in stored] + failed
 
 

@@ -24,6 +24,7 @@ import json
 import logging
 import math
 import os
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,7 @@ FAILURE_FIELDS = ("id", "path", "reason")
 LABEL_INDEX = {"spoof": 0, "bonafide": 1, "unknown": -1}  # class index used by datasets and models
 _ROW_CHUNK_BYTES = 1 << 20  # target HDF5 chunk size
 _FLUSH_BYTES = 64 << 20  # buffered feature rows written to disk past this size
+COMMIT_SECONDS = 1.0  # end_batch commits when the last commit is this old: a kill loses at most this much work
 
 _STR = h5py.string_dtype("utf-8")
 log = logging.getLogger(__name__)
@@ -76,8 +78,10 @@ class FeatureWriter:
     """Appends utterances and their feature rows to a ``.partial`` file; ``commit`` makes them durable.
 
     Use :meth:`open`, then for each utterance ``add_rows`` (any number of times per feature, in
-    order) followed by ``end_utterance``; ``add_failure`` for inputs that failed; ``commit`` now and
-    then; ``finish`` at the end. ``close`` without ``finish`` leaves a resumable partial file.
+    order) followed by ``end_utterance``; ``add_failure`` for inputs that failed; ``end_batch``
+    between utterances (it commits every COMMIT_SECONDS: a commit costs milliseconds, and every
+    batch of a fast front-end is a few); ``finish`` at the end. ``close`` without ``finish`` leaves
+    a resumable partial file.
     """
 
     def __init__(self, h5: h5py.File, final_path: Path, specs: Mapping[str, dict]):
@@ -88,11 +92,17 @@ class FeatureWriter:
         self._row_count: dict[str, int] = {name: 0 for name in specs}  # rows of the open utterance
         self._starts: dict[str, list[int]] = {name: [] for name in specs}
         self._counts: dict[str, list[int]] = {name: [] for name in specs}
-        self._next_row = {name: int(h5["features"][name].attrs["n_rows"]) for name in specs}
+        self._groups = {name: h5["features"][name] for name in specs}
+        self._next_row = {name: int(group.attrs["n_rows"]) for name, group in self._groups.items()}
         self._utts: list[StoredUtterance] = []
         self._failures: list[tuple[str, str, str]] = []
         self._buffered_bytes = 0
-        self.done_ids: set[str] = set(_read_strings(h5["utterances"]["id"], int(h5.attrs["n_utterances"])))
+        self._committed_at = time.monotonic()
+        self._columns = {field: h5["utterances"][field] for field in (*STRING_FIELDS, "duration_s")}
+        self._failure_columns = {field: h5["failures"][field] for field in FAILURE_FIELDS}
+        # dataset handles, looked up once: the lookups cost as much as a commit's writes
+        self._datasets = {name: {key: group[key] for key in ("data", "start", "count")} for name, group in self._groups.items()}
+        self.done_ids: set[str] = set(_read_strings(self._columns["id"], int(h5.attrs["n_utterances"])))
 
     @classmethod
     def open(
@@ -126,8 +136,7 @@ class FeatureWriter:
     def take_failures(self) -> list[tuple[str, str, str]]:
         """Failures recorded by an earlier attempt; they are dropped so this run retries those inputs."""
         n = int(self._h5.attrs["n_failures"])
-        group = self._h5["failures"]
-        old = list(zip(*(_read_strings(group[f], n) for f in FAILURE_FIELDS))) if n else []
+        old = list(zip(*(_read_strings(self._failure_columns[f], n) for f in FAILURE_FIELDS))) if n else []
         self._h5.attrs["n_failures"] = 0
         return old
 
@@ -167,6 +176,11 @@ class FeatureWriter:
     def add_failure(self, utt_id: str, path: str, reason: str) -> None:
         self._failures.append((utt_id, path, reason))
 
+    def end_batch(self) -> None:
+        """Every utterance added so far has ended: commit if the last commit is COMMIT_SECONDS old."""
+        if time.monotonic() - self._committed_at >= COMMIT_SECONDS:
+            self.commit()
+
     def commit(self) -> None:
         """Write everything added so far and move the committed counts past it."""
         if any(self._row_count.values()):
@@ -175,26 +189,25 @@ class FeatureWriter:
         h5 = self._h5
         n_old = int(h5.attrs["n_utterances"])
         if self._utts:
-            columns = _utterance_columns(self._utts)
-            for field, values in columns.items():
-                _write_at(h5["utterances"][field], n_old, values)
-            for name in self._specs:
-                group = h5["features"][name]
-                _write_at(group["start"], n_old, np.asarray(self._starts[name], dtype=np.int64))
-                _write_at(group["count"], n_old, np.asarray(self._counts[name], dtype=np.int64))
+            for field, values in _utterance_columns(self._utts).items():
+                _write_at(self._columns[field], n_old, values)
+            for name, datasets in self._datasets.items():
+                _write_at(datasets["start"], n_old, np.asarray(self._starts[name], dtype=np.int64))
+                _write_at(datasets["count"], n_old, np.asarray(self._counts[name], dtype=np.int64))
                 self._starts[name].clear()
                 self._counts[name].clear()
         n_fail = int(h5.attrs["n_failures"])
         if self._failures:
             for i, field in enumerate(FAILURE_FIELDS):
-                _write_at(h5["failures"][field], n_fail, [f[i] for f in self._failures])
-        for name in self._specs:
-            h5["features"][name].attrs["n_rows"] = self._next_row[name]
+                _write_at(self._failure_columns[field], n_fail, [f[i] for f in self._failures])
+        for name, group in self._groups.items():
+            group.attrs["n_rows"] = self._next_row[name]
         h5.attrs["n_utterances"] = n_old + len(self._utts)
         h5.attrs["n_failures"] = n_fail + len(self._failures)
         self._utts.clear()
         self._failures.clear()
         h5.flush()
+        self._committed_at = time.monotonic()
 
     def finish(self) -> Path:
         """Commit, mark complete, close and move the partial file to its final name."""
@@ -215,7 +228,7 @@ class FeatureWriter:
             if not pending:
                 continue
             block = np.concatenate(pending) if len(pending) > 1 else pending[0]
-            _write_at(self._h5["features"][name]["data"], self._next_row[name], block)
+            _write_at(self._datasets[name]["data"], self._next_row[name], block)
             self._next_row[name] += len(block)
             pending.clear()
         self._buffered_bytes = 0

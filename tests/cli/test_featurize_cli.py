@@ -149,6 +149,7 @@ def test_interrupted_run_resumes_to_the_same_file(bigger_corpus, tmp_path, sig):
         while _committed(partial_path(out)) < 2 and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         assert proc.poll() is None, proc.communicate()[1]
+        assert _committed(partial_path(out)) >= 2  # work to resume from
         os.kill(proc.pid, sig)
         _, stderr = proc.communicate(timeout=60)
     finally:
