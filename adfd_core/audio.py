@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -161,12 +161,27 @@ def iter_segments(blocks: Iterable[np.ndarray], segment_samples: int) -> Iterato
 def segments(wave: np.ndarray, segment_samples: int) -> np.ndarray:
     """Every segment of an in-memory (samples,) signal at once, cut as ``iter_segments`` cuts it:
     (n_segments, segment_samples) float32, without the copies a stream of blocks needs."""
-    wave = np.asarray(wave, dtype=np.float32)
-    if len(wave) == 0:
+    return segment_batch([wave], segment_samples)[0]
+
+
+def segment_batch(waves: Sequence[np.ndarray], segment_samples: int) -> tuple[np.ndarray, list[int]]:
+    """The segments of several (samples,) signals, cut as ``segments`` cuts each, in one array:
+    (total segments, segment_samples) float32, and how many segments each signal gave."""
+    waves = [np.asarray(w, dtype=np.float32) for w in waves]
+    if any(len(w) == 0 for w in waves):
         raise ValueError("cannot segment an empty signal")
-    if len(wave) < segment_samples:
-        return np.resize(wave, segment_samples)[None]
-    return np.stack([wave[a:b] for a, b in segment_spans(len(wave), segment_samples)])
+    spans = [segment_spans(len(w), segment_samples) for w in waves]
+    out = np.empty((sum(len(s) for s in spans), segment_samples), dtype=np.float32)
+    row = 0
+    for wave, wave_spans in zip(waves, spans):
+        if len(wave) < segment_samples:
+            out[row] = np.resize(wave, segment_samples)  # short audio padded by repetition
+            row += 1
+            continue
+        for a, b in wave_spans:
+            out[row] = wave[a:b]
+            row += 1
+    return out, [len(s) for s in spans]
 
 
 def segment_count(n_samples: int, segment_samples: int) -> int:

@@ -125,11 +125,12 @@ class FeaturePipeline:
                 batch, pending_segments = [], 0
                 error = self._stream_one(utt, dec)
             elif error is None:
-                batch.append((utt, dec))
-                pending_segments += audio.segment_count(len(dec.wave), self.longest) if self.longest else 1
-                if pending_segments >= self.batch_size:
+                segments = audio.segment_count(len(dec.wave), self.longest) if self.longest else 1
+                if batch and pending_segments + segments > self.batch_size:  # batches stay within batch_size
                     self._write_batch(batch)
                     batch, pending_segments = [], 0
+                batch.append((utt, dec))
+                pending_segments += segments
             if error is None:
                 self.written += 1
             else:
@@ -148,9 +149,8 @@ class FeaturePipeline:
             if fe.segment_samples is None:
                 per_feature[name] = [dec.wave for _, dec in batch]
             elif batch:
-                segments = [audio.segments(dec.wave, fe.segment_samples) for _, dec in batch]
-                bounds = np.cumsum([len(s) for s in segments])[:-1]
-                per_feature[name] = np.split(self._apply(fe, np.concatenate(segments)), bounds)
+                segments, counts = audio.segment_batch([dec.wave for _, dec in batch], fe.segment_samples)
+                per_feature[name] = np.split(self._apply(fe, segments), np.cumsum(counts)[:-1])
         for i, (utt, dec) in enumerate(batch):
             for name in self.frontends:
                 self.sink.add_rows(name, per_feature[name][i])
@@ -200,4 +200,4 @@ class FeaturePipeline:
             for start in range(0, len(segments), size):
                 x = torch.from_numpy(np.ascontiguousarray(segments[start : start + size])).to(self.device)
                 outs.append(fe(x).float().cpu().numpy())
-        return np.concatenate(outs)
+        return outs[0] if len(outs) == 1 else np.concatenate(outs)

@@ -317,6 +317,16 @@ def test_segments_of_a_loaded_signal_are_those_of_the_stream(n):
     np.testing.assert_array_equal(got, np.stack(_expected_segments(signal, SEG)))
 
 
+def test_segment_batch_stacks_each_signals_segments_in_order():
+    lengths = [SEG // 3, 2 * SEG + 17, SEG, 3 * SEG]  # short, with a tail, exact, several
+    signals = [np.random.default_rng(n).standard_normal(n).astype(np.float32) for n in lengths]
+    got, counts = audio.segment_batch(signals, SEG)
+    assert counts == [audio.segment_count(n, SEG) for n in lengths] == [1, 3, 1, 3]
+    np.testing.assert_array_equal(got, np.concatenate([np.stack(_expected_segments(s, SEG)) for s in signals]))
+    with pytest.raises(ValueError, match="empty"):
+        audio.segment_batch([signals[0], np.zeros(0, np.float32)], SEG)
+
+
 def test_short_signal_is_padded_by_repetition():
     signal = np.arange(1, 101, dtype=np.float32)
     (segment,) = audio.iter_segments(_blocks_of(signal, 7), 250)
