@@ -46,7 +46,9 @@ STRING_FIELDS = ("id", "path", "label", "attack", "speaker", "group", "meta", "c
 FAILURE_FIELDS = ("id", "path", "reason")
 LABEL_INDEX = {"spoof": 0, "bonafide": 1, "unknown": -1}  # class index used by datasets and models
 _ROW_CHUNK_BYTES = 1 << 20  # target HDF5 chunk size
-_FLUSH_BYTES = 64 << 20  # buffered feature rows written to disk past this size
+# Buffered feature rows are written to disk past this size: small enough that joining them reuses
+# heap memory instead of mapping (and page-faulting) a fresh block each time.
+_FLUSH_BYTES = 8 << 20
 COMMIT_SECONDS = 1.0  # end_batch commits when the last commit is this old: a kill loses at most this much work
 
 _STR = h5py.string_dtype("utf-8")
