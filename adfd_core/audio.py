@@ -76,11 +76,26 @@ def load(path: str | os.PathLike, sr: int = TARGET_SR) -> np.ndarray:
     """Decode the whole file: (samples,) float32 mono at ``sr`` Hz."""
     _check_positive(sr=sr)
     with _open(path) as source:
-        native = source.info.sample_rate
-        wave = np.concatenate(list(_mono_blocks(source, LOAD_BLOCK_FRAMES)))
-    if native == sr:
+        return _decode_all(source, sr)
+
+
+def load_within(path: str | os.PathLike, max_seconds: float, sr: int = TARGET_SR) -> tuple[AudioInfo, np.ndarray | None]:
+    """The header, and the whole file decoded as ``load`` decodes it, opening the file once; None
+    instead of the audio when the header states a duration over ``max_seconds``, or none (stream it)."""
+    _check_positive(sr=sr)
+    with _open(path) as source:
+        duration = source.info.duration_s
+        if duration is None or duration > max_seconds:
+            return source.info, None
+        return source.info, _decode_all(source, sr)
+
+
+def _decode_all(source: _SoundfileSource | PyAVSource, sr: int) -> np.ndarray:
+    """Every sample of an opened source: (samples,) float32 mono at ``sr`` Hz."""
+    wave = np.concatenate(list(_mono_blocks(source, LOAD_BLOCK_FRAMES)))
+    if source.info.sample_rate == sr:
         return wave
-    return soxr.resample(wave, native, sr, quality=RESAMPLE_QUALITY).astype(np.float32, copy=False)
+    return soxr.resample(wave, source.info.sample_rate, sr, quality=RESAMPLE_QUALITY).astype(np.float32, copy=False)
 
 
 def stream(path: str | os.PathLike, sr: int = TARGET_SR, block_seconds: float = 30.0) -> Iterator[np.ndarray]:

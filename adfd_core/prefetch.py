@@ -54,11 +54,10 @@ class Decoded:
 def decode_file(path: str, max_load_seconds: float = MAX_LOAD_SECONDS) -> Decoded:
     """Hash and decode one file; an AudioError becomes ``Decoded.error`` (its one-line reason)."""
     try:
-        info = audio.probe(path)
+        info, wave = audio.load_within(path, max_load_seconds)
         content_hash = audio.file_sha256(path)
-        if info.duration_s is None or info.duration_s > max_load_seconds:
+        if wave is None:
             return Decoded(None, content_hash, info.duration_s or 0.0)
-        wave = audio.load(path)
         return Decoded(wave, content_hash, len(wave) / audio.TARGET_SR)
     except audio.AudioError as err:
         return Decoded(None, "", 0.0, error=err.reason)

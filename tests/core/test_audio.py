@@ -103,6 +103,18 @@ def test_integer_pcm_decodes_sample_exact(tmp_path, make_audio, suffix, subtype,
     assert info == AudioInfo(str(path), "soundfile", SR, 1, pytest.approx(0.7))
 
 
+def test_load_within_decodes_only_what_is_short_enough(tmp_path, make_audio):
+    path = make_audio.write(tmp_path / "x.flac", make_audio.chirp(seconds=1.5, sr=22_050), 22_050, subtype="PCM_16")
+    info, wave = audio.load_within(path, max_seconds=2.0)
+    assert info == audio.probe(path)
+    np.testing.assert_array_equal(wave, audio.load(path))  # resampled as load resamples
+    info, wave = audio.load_within(path, max_seconds=1.0)
+    assert wave is None and info.duration_s == pytest.approx(1.5)
+    (tmp_path / "e.wav").write_bytes(b"")
+    with pytest.raises(audio.AudioError, match="e.wav: empty file"):
+        audio.load_within(tmp_path / "e.wav", 2.0)
+
+
 @pytest.mark.parametrize("subtype", ["FLOAT", "DOUBLE"])
 def test_float_wav_decodes_sample_exact(tmp_path, make_audio, subtype):
     wave = make_audio.chirp(seconds=0.5) + make_audio.noise(0.5, amp=0.05)
