@@ -265,3 +265,19 @@ def test_resume_after_a_kill_between_writing_string_chunks_and_their_heap(tmp_pa
         assert [s.utterance for s in ff.utterances()] == [_utt(i).utterance for i in range(4)]
         for i in range(4):
             np.testing.assert_array_equal(ff.rows("toy", i), _rows(i, 1 + i % 3))
+
+
+def test_end_batch_commits_once_commit_seconds_have_passed(tmp_path, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(store.time, "monotonic", lambda: clock[0])
+    out = tmp_path / "f.h5"
+    w = _open(out)
+    _add(w, 0)
+    w.end_batch()  # the file was just made: not due
+    clock[0] += store.COMMIT_SECONDS
+    _add(w, 1)
+    w.end_batch()  # due: u0 and u1 are committed
+    _add(w, 2)
+    w.end_batch()  # just committed: u2 waits
+    w.close()
+    assert _open(out).done_ids == {"u0", "u1"}
