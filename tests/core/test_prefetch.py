@@ -16,9 +16,16 @@ from adfd_core.prefetch import DecodeAhead, decode_file
 SHM = Path("/dev/shm")
 
 
+@pytest.fixture(autouse=True)
+def eight_file_tasks(monkeypatch):
+    """Tasks of 8 files at most, so that the files below make 3 tasks."""
+    monkeypatch.setattr(prefetch, "CHUNK_FILES", 8)
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> list[Path]:
-    """20 files (3 chunks): tones of different lengths, one text file named .wav, one long enough to stream."""
+    """20 files (3 tasks: 12.flac fills one on disk): tones of different lengths, one text file named
+    .wav, one long enough to stream."""
     root = tmp_path_factory.mktemp("prefetch")
     paths = [audio_factory.write(root / f"{i:02d}.flac", audio_factory.tone(200 + 20 * i, 0.3 + 0.05 * i)) for i in range(20)]
     (root / "05.wav").write_text("not audio")
@@ -45,6 +52,18 @@ def _same(got, expected) -> None:
         assert got.wave is None
     else:
         np.testing.assert_array_equal(got.wave, expected.wave)
+
+
+def test_task_groups_end_at_a_file_count_or_a_size_on_disk(tmp_path, monkeypatch):
+    monkeypatch.setattr(prefetch, "CHUNK_FILES", 4)
+    monkeypatch.setattr(prefetch, "CHUNK_DISK_BYTES", 250)
+    paths = []
+    for i, size in enumerate([100, 100, 100, 10, 10, 10, 10, 10, 300]):
+        paths.append(tmp_path / f"{i}.wav")
+        paths[-1].write_bytes(b"x" * size)
+    paths.append(tmp_path / "missing.wav")  # counts 0 bytes
+    groups = list(prefetch.task_groups(iter(paths), lambda p: p))
+    assert [[paths.index(p) for p in group] for group in groups] == [[0, 1, 2], [3, 4, 5, 6], [7, 8], [9]]
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
