@@ -7,15 +7,18 @@ Kept free of torch so that workers start in a fraction of a second. Files longer
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
-from multiprocessing import get_context, resource_tracker, shared_memory
+from pathlib import Path
+from multiprocessing import get_context, resource_tracker
 from typing import TypeVar
 
 import numpy as np
@@ -35,6 +38,7 @@ CHUNK_DISK_BYTES = 2 << 20
 # the cores the front-ends needed.
 DECODE_BUFFER_BYTES = 384 << 20
 WORKER_NICENESS = 5
+PARENT_CHECK_SECONDS = 0.5  # how often a worker checks that its parent is alive
 SHM_SPARE_BYTES = 16 << 20  # /dev/shm left free for others; fuller, waves travel through the pool's pipe
 
 
@@ -68,12 +72,21 @@ def decode_file(path: str, max_load_seconds: float = MAX_LOAD_SECONDS) -> Decode
 
 
 def _start_worker() -> None:
-    """Workers leave Ctrl-C to the parent, which shuts them down in order, and run at a lower priority:
-    the consumer's own work (starting torch, the front-ends) is what the run waits for, so decoding
-    takes the CPU it leaves."""
+    """Workers leave Ctrl-C to the parent, which shuts them down in order, run at a lower priority
+    (the consumer's own work, starting torch and the front-ends, is what the run waits for, so
+    decoding takes the CPU it leaves), and exit when the parent is killed."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if hasattr(os, "nice"):
         os.nice(WORKER_NICENESS)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="adfd-parent-watch", daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker whose parent was killed would wait for tasks forever (it holds its task pipe open
+    itself), and keep alive the resource tracker, which deletes the files it left in /dev/shm."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(1)
 
 
 def _start_method():
@@ -87,8 +100,9 @@ def _start_method():
 
 @dataclass(frozen=True)
 class _Chunk:
-    """A worker task's result: the Decoded of each path with its wave moved into one shared-memory
-    block (``block``, None when no wave is set), ``lengths`` giving each wave's sample count (0 for none)."""
+    """A worker task's result: the Decoded of each path with its wave moved, one after another, into
+    a file in /dev/shm (``block``, None when the waves are still in ``decoded``), ``lengths`` giving
+    each wave's sample count (0 for none)."""
 
     decoded: list[Decoded]
     block: str | None
@@ -99,63 +113,81 @@ class _Chunk:
         return 4 * sum(self.lengths)
 
 
-# POSIX keeps a named block until it is unlinked, so a worker can hand it over; Windows frees it with
-# its last handle, so there the waves travel through the pool's pipe with the rest.
-_SHARE_WAVES = os.name == "posix"
+# Linux keeps /dev/shm in memory: a worker writes each task's waves to a file there and the consumer
+# reads it back, with write(2) and read(2), which cost a third of what filling and reading a shared
+# mapping page by page did. Elsewhere the waves travel through the pool's pipe with the rest.
+SHM_DIR = Path("/dev/shm")
+_SHARE_WAVES = sys.platform == "linux" and SHM_DIR.is_dir()
 
 
 def decode_files(paths: list[str]) -> _Chunk:
-    """Worker task: decode_file over several paths. The waves are moved into a shared-memory block
-    that the consumer takes (``_take``): pickled through the pool's pipe, the audio cost more than
-    decoding it, and the consumer's process had to receive it while busy starting up."""
+    """Worker task: decode_file over several paths. The waves are parked in /dev/shm for the consumer
+    to take (``_take``): pickled through the pool's pipe, the audio cost more than decoding it, and
+    the consumer's process had to receive it while busy starting up."""
     decoded = [decode_file(p) for p in paths]
     lengths = [0 if d.wave is None else len(d.wave) for d in decoded]
     if not _SHARE_WAVES or not any(lengths) or not _shared_memory_room(4 * sum(lengths)):
         return _Chunk(decoded, None, lengths)
-    block = shared_memory.SharedMemory(create=True, size=4 * sum(lengths))
-    try:
-        samples = np.ndarray((sum(lengths),), dtype=np.float32, buffer=block.buf)
-        for d, start in zip(decoded, np.cumsum([0, *lengths[:-1]])):
-            if d.wave is not None:
-                samples[start : start + len(d.wave)] = d.wave
-        del samples  # the block cannot be closed while an array views it
-    finally:
-        block.close()
-    return _Chunk([replace(d, wave=None) for d in decoded], block.name, lengths)
+    block = _park([d.wave for d in decoded if d.wave is not None])
+    if block is None:
+        return _Chunk(decoded, None, lengths)
+    return _Chunk([replace(d, wave=None) for d in decoded], block, lengths)
 
 
 def _shared_memory_room(nbytes: int) -> bool:
-    """Whether /dev/shm can take ``nbytes`` with room to spare: writing to a full one kills the writer
-    with SIGBUS, and containers often get only 64 MB of it (Docker's default)."""
+    """Whether /dev/shm can take ``nbytes`` with room to spare: containers often get only 64 MB of it
+    (Docker's default), and others use it too."""
+    return shutil.disk_usage(SHM_DIR).free > 2 * nbytes + SHM_SPARE_BYTES
+
+
+def _park(waves: list[np.ndarray]) -> str | None:
+    """Write the waves one after another to a new file in /dev/shm: its name, or None (and no file)
+    when /dev/shm cannot take them. Registered with the run's resource tracker, which deletes it if
+    the run is killed before the consumer takes it."""
+    name = f"adfd-{os.getpid()}-{secrets.token_hex(8)}"
     try:
-        return shutil.disk_usage("/dev/shm").free > 2 * nbytes + SHM_SPARE_BYTES
-    except OSError:  # no /dev/shm (macOS keeps POSIX shared memory elsewhere)
-        return True
+        fd = os.open(SHM_DIR / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError:  # not writable here
+        return None
+    resource_tracker.register(f"/{name}", "shared_memory")
+    try:
+        complete = os.writev(fd, waves) == sum(w.nbytes for w in waves)
+    except OSError:  # full
+        complete = False
+    finally:
+        os.close(fd)
+    if not complete:
+        _remove(name)
+        return None
+    return name
+
+
+def _remove(name: str) -> None:
+    os.unlink(SHM_DIR / name)
+    resource_tracker.unregister(f"/{name}", "shared_memory")
 
 
 def _take(chunk: _Chunk) -> list[Decoded]:
-    """The consumer's side of decode_files: copy the waves out of the chunk's block, then unlink it."""
+    """The consumer's side of decode_files: read the waves back from the chunk's file, then delete it."""
     if chunk.block is None:
         return chunk.decoded
-    block = shared_memory.SharedMemory(name=chunk.block)
+    waves = [np.empty(n, dtype=np.float32) for n in chunk.lengths if n]
+    fd = os.open(SHM_DIR / chunk.block, os.O_RDONLY)
     try:
-        samples = np.ndarray((sum(chunk.lengths),), dtype=np.float32, buffer=block.buf)
-        starts = np.cumsum([0, *chunk.lengths[:-1]])
-        taken = [replace(d, wave=samples[a : a + n].copy()) if n else d
-                 for d, a, n in zip(chunk.decoded, starts, chunk.lengths)]
-        del samples
+        read = os.readv(fd, waves)
     finally:
-        block.close()
-        block.unlink()
-    return taken
+        os.close(fd)
+        _remove(chunk.block)
+    if read != chunk.nbytes:
+        raise OSError(f"{SHM_DIR / chunk.block}: {read} bytes of decoded audio where {chunk.nbytes} were written")
+    taken = iter(waves)
+    return [replace(d, wave=next(taken)) if n else d for d, n in zip(chunk.decoded, chunk.lengths)]
 
 
 def _discard(future: Future) -> None:
-    """Unlink the block of a finished task that the consumer will not take."""
+    """Delete the file of a finished task that the consumer will not take."""
     if future.done() and not future.cancelled() and future.exception() is None and future.result().block:
-        block = shared_memory.SharedMemory(name=future.result().block)
-        block.close()
-        block.unlink()
+        _remove(future.result().block)
 
 
 def task_groups(items: Iterable[T], path_of) -> Iterator[list[T]]:

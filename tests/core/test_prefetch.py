@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import subprocess
+import sys
 import time
-from multiprocessing import shared_memory
 from pathlib import Path
 
 import numpy as np
@@ -77,15 +79,29 @@ def test_items_come_back_in_order_decoded_as_decode_file_does(files, jobs):
     assert _blocks() - before == set()
 
 
-@pytest.mark.skipif(not prefetch._SHARE_WAVES, reason="POSIX shared memory")
+@pytest.mark.skipif(not prefetch._SHARE_WAVES, reason="Linux's /dev/shm")
 def test_a_worker_chunk_hands_its_waves_over_in_shared_memory_taken_once(files):
     paths = [str(p) for p in files[:8]]
     chunk = prefetch.decode_files(paths)  # what a worker returns
     assert chunk.block is not None and all(d.wave is None for d in chunk.decoded)
+    assert (SHM / chunk.block).stat().st_size == chunk.nbytes
     for got, path in zip(prefetch._take(chunk), paths):
         _same(got, decode_file(path))
-    with pytest.raises(FileNotFoundError):
-        shared_memory.SharedMemory(name=chunk.block)  # unlinked once taken
+    assert not (SHM / chunk.block).exists()  # deleted once taken
+
+
+@pytest.mark.skipif(not prefetch._SHARE_WAVES, reason="Linux's /dev/shm")
+def test_a_worker_chunk_that_fills_shared_memory_carries_its_waves(files, monkeypatch):
+    def full(fd, buffers):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    before = _blocks()
+    monkeypatch.setattr(prefetch.os, "writev", full)
+    paths = [str(p) for p in files[:8]]
+    chunk = prefetch.decode_files(paths)
+    assert chunk.block is None and _blocks() - before == set()
+    for got, path in zip(prefetch._take(chunk), paths):
+        _same(got, decode_file(path))
 
 
 def test_a_worker_chunk_carries_its_waves_when_shared_memory_is_short(files, monkeypatch):
@@ -120,3 +136,26 @@ def test_closing_part_way_unlinks_what_was_decoded_for_nobody(files):
     ahead.close()
     assert taken == files[:3]
     assert _blocks() - before == set()
+
+
+@pytest.mark.skipif(not prefetch._SHARE_WAVES, reason="Linux's /dev/shm")
+def test_a_killed_consumer_leaves_no_workers_and_no_files_behind(files):
+    before = _blocks()
+    consumer = f"""
+import time
+from adfd_core.prefetch import DecodeAhead
+ahead = DecodeAhead({[str(p) for p in files]!r}, lambda p: p, jobs=2)
+while not ahead.finished:
+    time.sleep(0.01)
+print("decoded", flush=True)
+time.sleep(120)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", consumer], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "decoded"
+        assert _blocks() - before, "the waves wait in /dev/shm for the consumer"
+    finally:
+        proc.kill()  # as kill -9: nothing of the consumer's runs
+        proc.wait()
+    # its workers notice, exit, and the resource tracker they shared deletes what they parked
+    assert _wait_until(lambda: _blocks() - before == set(), seconds=15)
