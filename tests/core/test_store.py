@@ -42,6 +42,21 @@ def _open(path: Path, identity: str = "id-1", force: bool = False) -> FeatureWri
     return FeatureWriter.open(path, SPECS, identity, {"command": ["adfd", "test"], "adfd_version": "x"}, force=force)
 
 
+def _resume_after_u1_and_finish(out: Path) -> None:
+    """Resume a run that committed u0 and u1, add u2 and u3, finish: the file holds all four as written."""
+    w = _open(out)
+    assert w.done_ids == {"u0", "u1"}
+    _add(w, 2)
+    _add(w, 3)
+    w.finish()
+    with FeatureFile(out) as ff:
+        assert [s.utterance for s in ff.utterances()] == [_utt(i).utterance for i in range(4)]
+        assert ff.features["toy"].n_rows == 1 + 2 + 3 + 1
+        for i in range(4):
+            np.testing.assert_array_equal(ff.rows("toy", i), _rows(i, 1 + i % 3))
+            np.testing.assert_array_equal(ff.rows("wave", i), _wave(i))
+
+
 def test_round_trip_keeps_rows_utterances_and_failures(tmp_path):
     out = tmp_path / "f.h5"
     w = _open(out)
@@ -86,16 +101,7 @@ def test_interrupted_run_is_invisible_then_resumes_without_uncommitted_rows(tmp_
         FeatureFile(partial_path(out))
     assert describe(partial_path(out))["n_utterances"] == 2
 
-    w = _open(out)
-    assert w.done_ids == {"u0", "u1"}
-    _add(w, 2)
-    _add(w, 3)
-    w.finish()
-    with FeatureFile(out) as ff:
-        assert ff.n_utterances == 4 and ff.features["toy"].n_rows == 1 + 2 + 3 + 1
-        for i in range(4):
-            np.testing.assert_array_equal(ff.rows("toy", i), _rows(i, 1 + i % 3))
-            np.testing.assert_array_equal(ff.rows("wave", i), _wave(i))
+    _resume_after_u1_and_finish(out)
 
 
 def test_resume_retries_earlier_failures(tmp_path):
@@ -256,15 +262,7 @@ def test_resume_after_a_kill_between_writing_string_chunks_and_their_heap(tmp_pa
     assert spliced == len(store.STRING_FIELDS)
     part.write_bytes(committed)  # u2's strings are in its chunks but not in its heap
 
-    w = _open(out)
-    assert w.done_ids == {"u0", "u1"}
-    _add(w, 2)
-    _add(w, 3)
-    w.finish()
-    with FeatureFile(out) as ff:
-        assert [s.utterance for s in ff.utterances()] == [_utt(i).utterance for i in range(4)]
-        for i in range(4):
-            np.testing.assert_array_equal(ff.rows("toy", i), _rows(i, 1 + i % 3))
+    _resume_after_u1_and_finish(out)
 
 
 def test_end_batch_commits_once_commit_seconds_have_passed(tmp_path, monkeypatch):
