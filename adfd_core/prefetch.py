@@ -17,8 +17,8 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
-from pathlib import Path
 from multiprocessing import get_context, resource_tracker
+from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
@@ -113,9 +113,10 @@ class _Chunk:
         return 4 * sum(self.lengths)
 
 
-# Linux keeps /dev/shm in memory: a worker writes each task's waves to a file there and the consumer
-# reads it back, with write(2) and read(2), which cost a third of what filling and reading a shared
-# mapping page by page did. Elsewhere the waves travel through the pool's pipe with the rest.
+# Linux keeps /dev/shm in memory: a worker writes each task's waves to a file there with write(2) and
+# the consumer reads it back with read(2). For the devset's 276 MB, writing took 0.12 s against
+# 0.22-0.55 s for filling shared mappings page by page, and reading as long as copying out of them.
+# Elsewhere the waves travel through the pool's pipe with the rest.
 SHM_DIR = Path("/dev/shm")
 _SHARE_WAVES = sys.platform == "linux" and SHM_DIR.is_dir()
 

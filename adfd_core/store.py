@@ -94,16 +94,16 @@ class FeatureWriter:
         self._row_count: dict[str, int] = {name: 0 for name in specs}  # rows of the open utterance
         self._starts: dict[str, list[int]] = {name: [] for name in specs}
         self._counts: dict[str, list[int]] = {name: [] for name in specs}
+        # groups and datasets looked up once: the lookups cost as much as a commit's writes
         self._groups = {name: h5["features"][name] for name in specs}
+        self._datasets = {name: {key: group[key] for key in ("data", "start", "count")} for name, group in self._groups.items()}
+        self._columns = {field: h5["utterances"][field] for field in (*STRING_FIELDS, "duration_s")}
+        self._failure_columns = {field: h5["failures"][field] for field in FAILURE_FIELDS}
         self._next_row = {name: int(group.attrs["n_rows"]) for name, group in self._groups.items()}
         self._utts: list[StoredUtterance] = []
         self._failures: list[tuple[str, str, str]] = []
         self._buffered_bytes = 0
         self._committed_at = time.monotonic()
-        self._columns = {field: h5["utterances"][field] for field in (*STRING_FIELDS, "duration_s")}
-        self._failure_columns = {field: h5["failures"][field] for field in FAILURE_FIELDS}
-        # dataset handles, looked up once: the lookups cost as much as a commit's writes
-        self._datasets = {name: {key: group[key] for key in ("data", "start", "count")} for name, group in self._groups.items()}
         self.done_ids: set[str] = set(_read_strings(self._columns["id"], int(h5.attrs["n_utterances"])))
 
     @classmethod
