@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from adfd_core.frontends.batching import in_chunks
+from adfd_core.frontends.batching import CPU_CHUNK_BYTES, in_chunks
 from adfd_core.frontends.params import positive_float, positive_int
 from adfd_core.frontends.spec import FrontendError, FrontendSpec
 
@@ -21,6 +21,7 @@ class Frontend(torch.nn.Module):
     sample_rate: int  # Hz
     segment_samples: int | None  # samples per input segment; None = whole utterance
     segment_bytes: int = 0  # largest intermediate for one segment; sizes the CPU chunks (0: no chunking)
+    chunk_bytes: int = CPU_CHUNK_BYTES  # that intermediate per CPU chunk
 
     def __init__(self, spec: FrontendSpec):
         super().__init__()
@@ -44,8 +45,8 @@ class Frontend(torch.nn.Module):
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(batch, samples) float32 -> (batch, C, F, T) float32; on CPU in chunks of batching.CPU_CHUNK_BYTES."""
-        return in_chunks(self.features, self._checked(x), self.segment_bytes)
+        """(batch, samples) float32 -> (batch, C, F, T) float32; on CPU in chunks of ``chunk_bytes``."""
+        return in_chunks(self.features, self._checked(x), self.segment_bytes, self.chunk_bytes)
 
     def _checked(self, x: torch.Tensor) -> torch.Tensor:
         """x as float32 (batch, segment_samples), or a ValueError saying what was wrong."""

@@ -32,7 +32,7 @@ class LogSpec(Frontend):
         self.hop = positive_int(name, p, "hop_length")
         self.offset = positive_float(name, p, "log_offset")
         self.stft = stft_power(name, p, self.sample_rate, self.segment_samples, self.hop, pad_to_hop=False)
-        self.segment_bytes = self.stft.segment_bytes
+        self.segment_bytes, self.chunk_bytes = self.stft.segment_bytes, self.stft.chunk_bytes
 
     def output_shape(self, n_samples: int | None = None) -> tuple[int, ...]:
         """(1, n_fft // 2 + 1, T)."""

@@ -24,6 +24,11 @@ class StftPower(torch.nn.Module):
     Frames follow adfd_core.frontends.framing (centred, zeros outside the segment).
     """
 
+    # CPU chunks of 2 MB of spectra (8 two-second segments at n_fft 1024): the windowed frames, the
+    # spectrum and the power, each about that size, stay in cache together. 8-MB chunks ran stft,
+    # stft-lf, stft-mel and logspec 15-30 % slower on one thread.
+    chunk_bytes = 2 << 20
+
     def __init__(self, n_fft: int, hop: int, sample_rate: int, n_samples: int, pad_to_hop: bool):
         super().__init__()
         self.n_fft, self.hop, self.pad_to_hop = n_fft, hop, pad_to_hop
