@@ -21,7 +21,7 @@ class Frontend(torch.nn.Module):
     sample_rate: int  # Hz
     segment_samples: int | None  # samples per input segment; None = whole utterance
     segment_bytes: int = 0  # largest intermediate for one segment; sizes the CPU chunks (0: no chunking)
-    chunk_bytes: int = CPU_CHUNK_BYTES  # that intermediate per CPU chunk
+    chunk_bytes: int = CPU_CHUNK_BYTES  # that intermediate per CPU chunk; set from the transform, which knows what suits it
 
     def __init__(self, spec: FrontendSpec):
         super().__init__()

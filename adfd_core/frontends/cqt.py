@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from adfd_core.frontends.batching import CPU_CHUNK_BYTES
 from adfd_core.frontends.framing import frame_count, next_fast_size, pad_end
 from adfd_core.frontends.params import positive_float, positive_int
 from adfd_core.frontends.spec import FrontendError
@@ -56,6 +57,8 @@ def cqt_kernel_spectra(freqs: np.ndarray, lengths: np.ndarray, n_fft: int, sampl
 
 class ConstantQ(torch.nn.Module):
     """Complex CQT of fixed-length segments: (batch, n_samples) -> (batch, n_bins, T) complex64."""
+
+    chunk_bytes = CPU_CHUNK_BYTES  # 2-MB chunks, which suit the STFT, ran cqt about 20 % slower
 
     def __init__(self, sample_rate: int, n_samples: int, hop: int, fmin: float, bins_per_octave: int, n_bins: int):
         super().__init__()

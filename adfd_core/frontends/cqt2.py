@@ -38,7 +38,7 @@ class CqtMagPhase(Frontend):
         self.hop = positive_int(name, p, "hop_length")
         self.offset = positive_float(name, p, "log_offset")
         self.cqt = constant_q(name, p, self.sample_rate, self.segment_samples, self.hop, ConstantQ)
-        self.segment_bytes = self.cqt.segment_bytes
+        self.segment_bytes, self.chunk_bytes = self.cqt.segment_bytes, self.cqt.chunk_bytes
 
     def output_shape(self, n_samples: int | None = None) -> tuple[int, ...]:
         """(2, n_bins, T)."""

@@ -20,7 +20,7 @@ from adfd_core.frontends.filterbanks import band_weights
 from adfd_core.frontends.framing import frame_count
 from adfd_core.frontends.params import frequency_range, positive_float, positive_int
 from adfd_core.frontends.spec import FrontendError, FrontendSpec
-from adfd_core.frontends.stft import StftPower, stft_power
+from adfd_core.frontends.stft import stft_power
 from adfd_core.frontends.wavelet import wavelet_power
 
 
@@ -68,9 +68,7 @@ class EnsembleFrontend(Frontend):
             raise FrontendError(f"{name}: segment_seconds must be a number of seconds")
         self.hop = positive_int(name, p, "hop_length")
         self.power = _power_transform(name, transform, p, self.sample_rate, self.segment_samples, self.hop)
-        self.segment_bytes = self.power.segment_bytes
-        if isinstance(self.power, StftPower):
-            self.chunk_bytes = self.power.chunk_bytes
+        self.segment_bytes, self.chunk_bytes = self.power.segment_bytes, self.power.chunk_bytes
         kind = "box" if transform == "stft" and filterbank is None else filterbank
         if kind is None:
             self.register_buffer("bands", None)

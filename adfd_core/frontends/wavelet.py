@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from adfd_core.frontends.batching import CPU_CHUNK_BYTES
 from adfd_core.frontends.framing import frame_count, next_fast_size, pad_end, pooled
 from adfd_core.frontends.params import frequency_range, positive_int
 from adfd_core.frontends.spec import FrontendError
@@ -63,6 +64,8 @@ def cwt_filter_spectra(filters: list[np.ndarray], scales: np.ndarray, n_fft: int
 
 class WaveletPower(torch.nn.Module):
     """Frame-pooled |CWT|^2: (batch, n_samples) -> (batch, n_scales, T) float32, scales ordered by ascending frequency."""
+
+    chunk_bytes = CPU_CHUNK_BYTES
 
     def __init__(
         self, sample_rate: int, n_samples: int, hop: int, win: int, wavelet: str, freqs: np.ndarray, precision: int
