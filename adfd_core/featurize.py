@@ -78,9 +78,12 @@ def _decode_ahead(utterances: Sequence[Utterance], done: set[str], jobs: int, ea
 
 def _run(utterances: Sequence[Utterance], output: Path, options: FeaturizeOptions, inputs: dict[str, Any] | None,
          command: list[str] | None, observer: Observer, done: set[str], decoded: DecodeAhead | None) -> FeaturizeResult:
-    from adfd_core.devices import resolve_device
-    from adfd_core.frontends import build
+    from adfd_core.startup import heavy_imports
     from adfd_core.store import FeatureFile, FeatureWriter
+
+    with heavy_imports():
+        from adfd_core.devices import resolve_device
+        from adfd_core.frontends import build
 
     device = resolve_device(options.device)
     frontends = {

@@ -47,9 +47,12 @@ def score(
     Recordings that cannot be read are named on stderr and in the output, and the exit code is 3.
     """
     from adfd_core.corpus import read_inputs
-    from adfd_core.devices import resolve_device
     from adfd_core.scoretable import FORMATS, write_scores
-    from adfd_core.scoring import default_model_paths, load_models, score_audio, score_features, to_table
+    from adfd_core.startup import heavy_imports
+
+    with heavy_imports():
+        from adfd_core.devices import resolve_device
+        from adfd_core.scoring import default_model_paths, load_models, score_audio, score_features, to_table
 
     if fmt not in FORMATS:
         raise typer.BadParameter(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}", param_hint="--format")
