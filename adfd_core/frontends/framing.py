@@ -28,8 +28,10 @@ def pad_end(x: torch.Tensor, hop: int, pad_to_hop: bool) -> torch.Tensor:
 
 
 def _centred(x: torch.Tensor, win: int, hop: int, pad_to_hop: bool) -> torch.Tensor:
-    """(..., n) -> (..., padded_length(n) + win): win // 2 zeros on each side of the end-padded signal."""
-    return F.pad(pad_end(x, hop, pad_to_hop), (win // 2, win // 2))
+    """(..., n) -> (..., padded_length(n) + win): win // 2 zeros on each side of the end-padded signal,
+    in one copy."""
+    end = padded_length(x.shape[-1], hop, pad_to_hop) - x.shape[-1]
+    return F.pad(x, (win // 2, win // 2 + end))
 
 
 def frames(x: torch.Tensor, win: int, hop: int, pad_to_hop: bool) -> torch.Tensor:
