@@ -6,6 +6,7 @@ Kept free of torch so that workers start in a fraction of a second. Files longer
 
 from __future__ import annotations
 
+import mmap
 import os
 import secrets
 import shutil
@@ -114,8 +115,8 @@ class _Chunk:
 
 
 # Linux keeps /dev/shm in memory: a worker writes each task's waves to a file there with write(2) and
-# the consumer reads it back with read(2). For the devset's 276 MB, writing took 0.12 s against
-# 0.22-0.55 s for filling shared mappings page by page, and reading as long as copying out of them.
+# the consumer maps it. For the devset's 276 MB, writing took 0.12 s against 0.22-0.55 s for filling
+# shared mappings page by page; mapping instead of reading back saved the consumer 0.1 s of copying.
 # Elsewhere the waves travel through the pool's pipe with the rest.
 SHM_DIR = Path("/dev/shm")
 _SHARE_WAVES = sys.platform == "linux" and SHM_DIR.is_dir()
@@ -169,20 +170,24 @@ def _remove(name: str) -> None:
 
 
 def _take(chunk: _Chunk) -> list[Decoded]:
-    """The consumer's side of decode_files: read the waves back from the chunk's file, then delete it."""
+    """The consumer's side of decode_files: the waves, mapped from the chunk's file, which is deleted
+    at once (its memory goes when the last wave does). The mapping is private: the waves are
+    writable, and a page is copied only when written."""
     if chunk.block is None:
         return chunk.decoded
-    waves = [np.empty(n, dtype=np.float32) for n in chunk.lengths if n]
-    fd = os.open(SHM_DIR / chunk.block, os.O_RDONLY)
+    path = SHM_DIR / chunk.block
+    fd = os.open(path, os.O_RDONLY)
     try:
-        read = os.readv(fd, waves)
+        size = os.fstat(fd).st_size
+        if size != chunk.nbytes:
+            raise OSError(f"{path}: {size} bytes of decoded audio where {chunk.nbytes} were written")
+        mapped = mmap.mmap(fd, size, access=mmap.ACCESS_COPY)
     finally:
         os.close(fd)
         _remove(chunk.block)
-    if read != chunk.nbytes:
-        raise OSError(f"{SHM_DIR / chunk.block}: {read} bytes of decoded audio where {chunk.nbytes} were written")
-    taken = iter(waves)
-    return [replace(d, wave=next(taken)) if n else d for d, n in zip(chunk.decoded, chunk.lengths)]
+    samples = np.frombuffer(mapped, dtype=np.float32)
+    waves = np.split(samples, np.cumsum(chunk.lengths)[:-1])  # one per decoded, empty for none
+    return [replace(d, wave=wave) if n else d for d, n, wave in zip(chunk.decoded, chunk.lengths, waves)]
 
 
 def _discard(future: Future) -> None:

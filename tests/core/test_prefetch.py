@@ -85,9 +85,14 @@ def test_a_worker_chunk_hands_its_waves_over_in_shared_memory_taken_once(files):
     chunk = prefetch.decode_files(paths)  # what a worker returns
     assert chunk.block is not None and all(d.wave is None for d in chunk.decoded)
     assert (SHM / chunk.block).stat().st_size == chunk.nbytes
-    for got, path in zip(prefetch._take(chunk), paths):
-        _same(got, decode_file(path))
+    taken = prefetch._take(chunk)
     assert not (SHM / chunk.block).exists()  # deleted once taken
+    for got, path in zip(taken, paths):
+        _same(got, decode_file(path))
+    writable = taken[0].wave
+    writable[:] = 0  # writable (a private mapping), and no wave overlaps another
+    for got, path in zip(taken[1:], paths[1:]):
+        _same(got, decode_file(path))
 
 
 @pytest.mark.skipif(not prefetch._SHARE_WAVES, reason="Linux's /dev/shm")
