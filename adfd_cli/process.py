@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import atexit
 import ctypes
-import ctypes.util
 import logging
 import os
 import sys
@@ -29,9 +28,8 @@ def keep_freed_memory() -> bool:
     """
     if not sys.platform.startswith("linux"):
         return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+    try:  # the C library the interpreter runs on (ctypes.util.find_library would run `ldconfig -p`: 15 ms)
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):  # musl and other C libraries have no mallopt
         return False
     return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
