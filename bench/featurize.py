@@ -1,7 +1,7 @@
 """Benchmark: `adfd featurize` against a straightforward per-file librosa pipeline.
 
 Both sides run in a fresh process (cold start included: imports, librosa's CQT compilation,
-adfd's kernel construction), over the same files, computing the same 3x64x64 features
+adfd's kernel construction; adfd as the installed `adfd` command), over the same files, computing the same 3x64x64 features
 (2-s segments, window 1024, hop 512, 64 bands (63 for librosa's CQT, which refuses the top bin at
 16 kHz), log, DCT along time, deltas), and writing
 them to HDF5. Reports segments per second for each and adfd's speed-up.
@@ -23,6 +23,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from measure import adfd_command
 
 DEVSET = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "devset" / "manifest.tsv"
 
@@ -123,7 +125,7 @@ def main() -> None:
         paths = list_files(args.corpus, args.files, args.repeat, Path(tmp))
         for feature in args.feature or ["stft-lf", "cqt"]:
             out = Path(tmp) / f"adfd-{feature}.h5"
-            adfd_cmd = [sys.executable, "-m", "adfd_cli", "featurize", "--from-list", "-", "-o", str(out), "-f", feature,
+            adfd_cmd = [*adfd_command(), "featurize", "--from-list", "-", "-o", str(out), "-f", feature,
                         "--jobs", str(args.jobs), "--device", args.device]
             adfd_s, _ = timed(adfd_cmd, stdin="\n".join(paths))
             import h5py

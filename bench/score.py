@@ -31,8 +31,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from measure import adfd_command
+
 DEVSET = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "devset" / "manifest.tsv"
-ADFD = [sys.executable, "-m", "adfd_cli"]
+ADFD = adfd_command()
 SR = 16_000
 COLD_FILE_SECONDS = 10.0
 
