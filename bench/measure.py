@@ -14,9 +14,9 @@ MIB = 1 << 20
 
 def adfd_command() -> list[str]:
     """The `adfd` executable as users run it: the console script beside this interpreter, else
-    ``python -m adfd_cli``. Not ``-m`` first: on CPython 3.11, runpy's extra frames made featurize's
-    per-op calls cross a boundary of the interpreter's frame stack, which maps and unmaps 16 KB at
-    every crossing (17,000 times over the devset, 0.14 s)."""
+    ``python -m adfd_cli``. Not ``-m`` first: on CPython 3.11, runpy's extra frames put ``import
+    torch`` at a depth where its calls cross a boundary of the interpreter's frame stack, which maps
+    and unmaps 16 KB at every crossing: 17,000 times, 0.14 s of every featurize run."""
     script = Path(sys.executable).with_name("adfd")
     return [str(script)] if script.is_file() else [sys.executable, "-m", "adfd_cli"]
 
