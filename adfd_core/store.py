@@ -341,6 +341,7 @@ def _fresh_copy(part: Path, h5: h5py.File) -> h5py.File:
 
 
 def _read_committed(ds: h5py.Dataset, start: int, stop: int) -> np.ndarray:
+    """Rows [start, stop) of a partial file's dataset; ValueError if it holds fewer (it was cut short)."""
     values = ds[start:stop]
     if len(values) != stop - start:
         raise ValueError(f"{ds.name} holds {ds.shape[0]} rows, fewer than the {stop} committed")
