@@ -62,6 +62,7 @@ class TrainOptions:
     workers: int = 0
     amp: bool = True
     overrides: tuple[tuple[str, str], ...] = ()
+    exclude: tuple[tuple[str, str], ...] = ()  # (field, value): utterances left out of training and validation
 
     def identity(self) -> dict[str, Any]:
         """The options a resumed run must share with the interrupted one (not where or how fast it runs)."""
@@ -159,9 +160,9 @@ def _datasets(train_path: Path, val_path: Path | None, options: TrainOptions, co
         from adfd_core.audio import TARGET_SR
 
         crop = round(config.crop_seconds * TARGET_SR)
-        load = lambda path, feature: load_waves(path, feature, crop)  # noqa: E731
+        load = lambda path, feature: load_waves(path, feature, crop, options.exclude)  # noqa: E731
     else:
-        load = load_rows
+        load = lambda path, feature: load_rows(path, feature, options.exclude)  # noqa: E731
     feature = choose_feature(train_path, options.feature, e.default_feature, whole_utterance=wave)
     train = load(train_path, feature)
     if val_path is None:

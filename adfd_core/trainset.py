@@ -9,7 +9,7 @@ epoch is the same whether a run was interrupted before it or not, on any number 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,11 +63,15 @@ class Labelled:
         return np.array([LABEL_INDEX[label] for label in self.labels], dtype=np.int64)
 
 
-def labelled_utterances(ff: FeatureFile) -> Labelled:
-    """The utterances of ``ff`` with a label; refuses a file without both classes."""
+def labelled_utterances(ff: FeatureFile, exclude: Sequence[tuple[str, str]] = ()) -> Labelled:
+    """The utterances of ``ff`` with a label, less those ``exclude`` leaves out (see adfd_core.exclusion);
+    refuses a file without both classes."""
+    from adfd_core.exclusion import excluded
+
     labels = ff.column("label")
     ids, attacks = ff.column("id"), ff.column("attack")
-    keep = [i for i, label in enumerate(labels) if label != "unknown"]
+    dropped = excluded(ff, exclude)
+    keep = [i for i, label in enumerate(labels) if label != "unknown" and not dropped[i]]
     classes = Counter(labels[i] for i in keep)
     if classes["bonafide"] == 0 or classes["spoof"] == 0:
         raise TrainDataError(
@@ -138,15 +142,15 @@ class SegmentRows:
             yield self.x[start : start + batch_size], self.utt[start : start + batch_size]
 
 
-def load_rows(path: Path, feature: str) -> SegmentRows:
-    """The rows of ``feature`` of the labelled utterances; refuses a file without both classes."""
+def load_rows(path: Path, feature: str, exclude: Sequence[tuple[str, str]] = ()) -> SegmentRows:
+    """The rows of ``feature`` of the labelled utterances not excluded; refuses a file without both classes."""
     from adfd_core.audio import file_sha256
 
     with FeatureFile(path) as ff:
         info = ff.feature(feature)
         if info.whole_utterance:
             raise TrainDataError(f"{path}: feature {feature!r} holds whole waveforms, not segment rows")
-        utts = labelled_utterances(ff)
+        utts = labelled_utterances(ff, exclude)
         starts, counts = ff.extent(feature)
         data = ff.all_rows(feature)  # one read; the labelled rows are gathered below
     keep = utts.index

@@ -95,13 +95,13 @@ class WaveRows:
             yield torch.from_numpy(np.stack(windows)), torch.tensor(owners)
 
 
-def load_waves(path: Path, feature: str, crop_samples: int) -> WaveRows:
-    """The waveforms of the labelled utterances of whole-utterance ``feature``; refuses a file without both classes."""
+def load_waves(path: Path, feature: str, crop_samples: int, exclude: Sequence[tuple[str, str]] = ()) -> WaveRows:
+    """The waveforms of the labelled utterances of whole-utterance ``feature`` not excluded; refuses a file without both classes."""
     with FeatureFile(path) as ff:
         info = ff.feature(feature)
         if not info.whole_utterance:
             raise TrainDataError(f"{path}: feature {feature!r} holds segment rows, not waveforms; featurize with -f wave")
-        utts = labelled_utterances(ff)
+        utts = labelled_utterances(ff, exclude)
         starts, counts = ff.extent(feature)
         samples = np.ascontiguousarray(ff.all_rows(feature), dtype=np.float32).reshape(-1)
     return WaveRows(

@@ -146,9 +146,10 @@ _adfd() {
             --workers) COMPREPLY=(); return ;;
             --set) COMPREPLY=(); return ;;
             --pretrained) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
+            --exclude) COMPREPLY=(); return ;;
         esac
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=( $(compgen -W "-m --model -o --output --val -f --feature --epochs --batch-size --lr --weight-decay --cosine --patience --balanced --no-balanced --seed --device --workers --amp --no-amp --set --pretrained --resume --force --help" -- "$cur") )
+            COMPREPLY=( $(compgen -W "-m --model -o --output --val -f --feature --epochs --batch-size --lr --weight-decay --cosine --patience --balanced --no-balanced --seed --device --workers --amp --no-amp --set --pretrained --exclude --resume --force --help" -- "$cur") )
         else
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi

@@ -11,12 +11,12 @@ from adfd_cli import options
 from adfd_cli.console import err, progress
 
 
-def _pairs(values: list[str] | None) -> tuple[tuple[str, str], ...]:
+def _pairs(values: list[str] | None, option: str) -> tuple[tuple[str, str], ...]:
     pairs = []
     for item in values or []:
         key, eq, value = item.partition("=")
         if not eq or not key.strip():
-            raise typer.BadParameter(f"expected key=value, got {item!r}", param_hint="--set")
+            raise typer.BadParameter(f"expected key=value, got {item!r}", param_hint=option)
         pairs.append((key.strip(), value.strip()))
     return tuple(pairs)
 
@@ -51,6 +51,11 @@ def train(
         typer.Option("--pretrained", help="Initial weights (the model's `pretrained` field): a vision model's ImageNet .pth file or "
                      "'imagenet' (torch cache); fdl.v1's ResNet-18 checkpoint; wavespec.v1's Wav2Vec2 folder or Hugging Face id."),
     ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option("--exclude", help="Leave out utterances whose FIELD equals VALUE (id, label, attack, speaker, group or a "
+                     "manifest column such as source), and their group-mates of the same label; repeatable."),
+    ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Go on with the interrupted run whose checkpoint sits beside --output.")] = False,
     force: options.Force = False,
 ) -> int:
@@ -58,7 +63,8 @@ def train(
 
     Several GPUs: torchrun --nproc_per_node N -m adfd_cli train ... (DistributedDataParallel).
     """
-    overrides = _pairs(set_) + ((("pretrained", pretrained),) if pretrained else ())  # usage errors before torch loads
+    overrides = _pairs(set_, "--set") + ((("pretrained", pretrained),) if pretrained else ())  # usage errors before torch loads
+    exclusions = _pairs(exclude, "--exclude")
 
     import sys
 
@@ -66,7 +72,7 @@ def train(
     from adfd_core.training import train as run_train
 
     opts = TrainOptions(model, feature, epochs, batch_size, lr, weight_decay, cosine, patience, balanced, seed, device,
-                        workers, amp, overrides)
+                        workers, amp, overrides, exclusions)
     with progress() as bar:
         result = run_train(features, val, output, opts, resume=resume, force=force, command=list(sys.argv), observer=_EpochObserver(bar))
     if result.history:

@@ -86,6 +86,19 @@ def test_set_without_equals_is_a_usage_error(feats, tmp_path):
     assert "key=value" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_excluded_attack_is_left_out_and_recorded_in_the_log(feats, tmp_path):
+    out = tmp_path / "m.safetensors"
+    done = adfd("train", str(feats["train"]), "--val", str(feats["val"]), "-o", str(out), "--epochs", "1", *FAST,
+                "--exclude", "attack=A1")
+    assert done.returncode == 0, done.stderr
+    logged = json.loads((tmp_path / "m.train.json").read_text())
+    assert logged["options"]["exclude"] == [["attack", "A1"]]
+    # 60 utterances, 12 bona fide; the spoof ones cycle through A0, A1, A2 by index: 16 of them are A1.
+    assert logged["train"]["utterances"] == 60 - 16
+    bad = adfd("train", str(feats["train"]), "-o", str(tmp_path / "n.safetensors"), "--exclude", "attack")
+    assert bad.returncode == 2 and "--exclude" in bad.stderr and "Traceback" not in bad.stderr
+
+
 def test_validation_file_from_another_front_end_is_refused(feats, tmp_path):
     done = adfd("train", str(feats["train"]), "--val", str(feats["other"]), "-o", str(tmp_path / "m.safetensors"), *FAST)
     assert done.returncode == 1

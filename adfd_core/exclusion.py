@@ -1,0 +1,52 @@
+"""Utterances a training run leaves out: ``adfd train --exclude source=vits``.
+
+An utterance is excluded when one of its fields (``id``, ``label``, ``attack``, ``speaker``,
+``group``, or a manifest column kept in ``meta``, such as ``source`` or ``family``) equals a
+given value. So that a held-out source measures transfer and not memory, every other utterance
+that shares both the ``group`` (the same recording or sentence) and the label of an excluded one
+goes too: a bona fide copy of a held-out recording, or another system's rendering of a held-out
+fake, would let the detector recall the answer. Utterances of the same group with the other label
+stay: they can only make the held-out one harder to get right.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from adfd_core.errors import AdfdError
+
+if TYPE_CHECKING:
+    from adfd_core.store import FeatureFile
+
+FIELDS = ("id", "label", "attack", "speaker", "group")  # columns of the feature file; anything else is read from meta
+
+
+class ExclusionError(AdfdError):
+    """An exclusion that names no field of the feature file."""
+
+
+def excluded(ff: "FeatureFile", pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+    """(n_utterances,) bool: the utterances of ``ff`` that ``pairs`` (field, value) leave out, with their group-mates."""
+    n = ff.n_utterances
+    out = np.zeros(n, dtype=bool)
+    if not pairs:
+        return out
+    meta = None
+    for key, value in pairs:
+        if key in FIELDS:
+            column = ff.column(key)
+        else:
+            meta = meta if meta is not None else [json.loads(m) for m in ff.column("meta")]
+            if not any(key in m for m in meta):
+                raise ExclusionError(f"{ff.path}: no utterance has a field {key!r} to exclude by (fields: {', '.join(FIELDS)} "
+                                     f"and the manifest's own columns)")
+            column = [str(m.get(key, "")) for m in meta]
+        out |= np.array([v == value for v in column], dtype=bool)
+    groups, labels = ff.column("group"), ff.column("label")
+    taken = {(groups[i], labels[i]) for i in np.flatnonzero(out) if groups[i] not in ("", "-")}
+    out |= np.array([(g, lab) in taken for g, lab in zip(groups, labels)], dtype=bool)
+    return out
