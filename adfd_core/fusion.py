@@ -194,8 +194,6 @@ def train_logreg(tables: Sequence[ScoreTable], prior: float = 0.5, l2: float = L
     in Brümmer's FoCal, so the output is an LLR whatever the dev set's class balance. Rows
     without a label or without a score in some table are left out.
     """
-    from scipy.optimize import minimize
-
     _same_rows(tables)
     _, labels, _ = _carried(tables)
     x = np.column_stack([t.scores for t in tables])
@@ -208,8 +206,18 @@ def train_logreg(tables: Sequence[ScoreTable], prior: float = 0.5, l2: float = L
             f"training the fusion needs labelled bona fide and spoof rows scored by every system; "
             f"{', '.join(t.source for t in tables)} have {n_bonafide} bona fide and {n_spoof} spoof"
         )
+    weights, bias = fit_logreg(x, is_bonafide, prior, l2)
+    trained_on = [{"source": t.source, "sha256": t.sha256, "rows": len(t)} for t in tables]
+    return LogRegFusion([t.source for t in tables], weights, bias, prior, trained_on)
+
+
+def fit_logreg(x: np.ndarray, is_bonafide: np.ndarray, prior: float = 0.5, l2: float = L2) -> tuple[np.ndarray, float]:
+    """(weights (M,), bias) of llr = x @ weights + bias for x (n, M) scores of both classes, by L-BFGS on the
+    prior-weighted cross-entropy: each class's rows weigh ``prior`` (bona fide) and 1 - ``prior`` in total."""
+    from scipy.optimize import minimize
+
+    n_bonafide, n_spoof = int(is_bonafide.sum()), int((~is_bonafide).sum())
     row_weight = np.where(is_bonafide, prior / n_bonafide, (1 - prior) / n_spoof)
     result = minimize(_cost_and_gradient, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B",
                       args=(x, is_bonafide, row_weight, float(np.log(prior / (1 - prior))), l2))
-    trained_on = [{"source": t.source, "sha256": t.sha256, "rows": len(t)} for t in tables]
-    return LogRegFusion([t.source for t in tables], result.x[:-1].copy(), float(result.x[-1]), prior, trained_on)
+    return result.x[:-1].copy(), float(result.x[-1])

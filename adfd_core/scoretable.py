@@ -78,8 +78,8 @@ class ScoreTable:
     def build(cls, ids: Sequence[str], scores: Sequence[float] | np.ndarray, *, p_spoof: np.ndarray | None = None,
               paths: Sequence[str] | None = None, labels: Sequence[str] | None = None,
               attacks: Sequence[str] | None = None, extra: dict[str, list[str]] | None = None,
-              comments: Sequence[str] = (), source: str = "<table>") -> ScoreTable:
-        """A table from ids and log-odds scores; p_spoof (default: from the scores) and decisions follow."""
+              comments: Sequence[str] = (), source: str = "<table>", threshold: float = 0.0) -> ScoreTable:
+        """A table from ids and scores; p_spoof (default: from the scores) and decisions at ``threshold`` follow."""
         n = len(ids)
         scores = np.asarray(scores, dtype=np.float64)
         return cls(
@@ -87,7 +87,7 @@ class ScoreTable:
             paths=list(paths) if paths is not None else [UNKNOWN] * n,
             scores=scores,
             p_spoof=np.asarray(p_spoof, dtype=np.float64) if p_spoof is not None else spoof_probability(scores),
-            decisions=decide(scores),
+            decisions=decide(scores, threshold),
             labels=list(labels) if labels is not None else ["unknown"] * n,
             attacks=list(attacks) if attacks is not None else [UNKNOWN] * n,
             extra=dict(extra or {}),
@@ -125,9 +125,10 @@ def spoof_probability(scores: np.ndarray) -> np.ndarray:
         return np.exp(-np.logaddexp(0.0, scores))
 
 
-def decide(scores: Sequence[float] | np.ndarray) -> list[str]:
-    """spoof where the log-odds score < 0 (p_spoof > 0.5), bonafide at or above 0, "-" without a score."""
-    return [UNKNOWN if np.isnan(s) else "spoof" if s < 0 else "bonafide" for s in scores]
+def decide(scores: Sequence[float] | np.ndarray, threshold: float = 0.0) -> list[str]:
+    """spoof where the score < ``threshold`` (at 0: p_spoof > 0.5 for log-odds), bonafide at or above it,
+    "-" without a score."""
+    return [UNKNOWN if np.isnan(s) else "spoof" if s < threshold else "bonafide" for s in scores]
 
 
 def provenance_comments(**details: Any) -> list[str]:

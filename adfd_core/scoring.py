@@ -28,6 +28,7 @@ from adfd_core.provenance import digest
 if TYPE_CHECKING:
     import torch
 
+    from adfd_core.calibration import Calibration
     from adfd_core.modelfile import ModelFile
     from adfd_core.scoretable import ScoreTable
     from adfd_core.store import FeatureFile, StoredUtterance
@@ -46,6 +47,14 @@ def default_model_paths() -> list[Path]:
     if not paths:
         raise ScoringError(f"the bundled default model is missing from {folder}; reinstall adfd or pass -m MODEL")
     return paths
+
+
+def default_calibration() -> "Calibration | None":
+    """The bundled default model's calibration and operating point (calibration.json), if it has one."""
+    from adfd_core.calibration import Calibration
+
+    path = resources.files(DEFAULT_MODEL_PACKAGE).joinpath("calibration.json")
+    return Calibration.load(Path(str(path))) if path.is_file() else None
 
 
 def default_model_card() -> str:
@@ -97,13 +106,23 @@ def load_models(paths: Sequence[Path], device: "torch.device", networks: Mapping
 
 @dataclass
 class RecordingScore:
-    """One recording's outcome: p_spoof (NaN when it failed), its timeline, or why it failed."""
+    """One recording's outcome: p_spoof (NaN when it failed), its timeline, or why it failed.
+
+    member_p: (M,) each model's mean probability of spoof over the segments; member_segments:
+    (n_segments, K) the segment probabilities of the K models cut like the first one (the timeline).
+    """
 
     utt: Utterance
     p_spoof: float = math.nan
     segments: list[tuple[float, float, float]] = field(default_factory=list)  # (start s, end s, p_spoof)
     error: str | None = None
     content_hash: str = ""  # sha256 of the audio file that was scored
+    member_p: np.ndarray = field(default_factory=lambda: np.empty(0))
+    member_segments: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
+
+
+def _segment_seconds(model: LoadedModel) -> float:
+    return float(model.info.frontend["params"]["segment_seconds"])
 
 
 class _Accumulator:
@@ -111,19 +130,20 @@ class _Accumulator:
 
     def __init__(self, models: Sequence[LoadedModel]):
         self.models = models
-        self.timeline_key = models[0].frontend_key
-        self.timeline_models = [i for i, m in enumerate(models) if m.frontend_key == self.timeline_key]
+        # Models cut into segments of the same length share the timeline (their spans are identical).
+        self.timeline_models = [i for i, m in enumerate(models) if _segment_seconds(m) == _segment_seconds(models[0])]
 
     def fuse(self, stored: "StoredUtterance", n_samples: int, probs: dict[int, list[np.ndarray]]) -> RecordingScore:
-        """eq. 1 per model, eq. 2 across models; the timeline from the first model's segments."""
+        """eq. 1 per model, eq. 2 across models; the timeline from the models cut like the first one."""
         per_model = {i: np.concatenate(probs[i]) for i in range(len(self.models))}
-        p = float(np.mean([per_model[i].mean() for i in per_model]))
-        segment_samples = self.models[0].info.frontend["params"]["segment_seconds"] * audio.TARGET_SR
+        member_p = np.array([per_model[i].mean() for i in range(len(self.models))])
+        segment_samples = _segment_seconds(self.models[0]) * audio.TARGET_SR
         spans = audio.segment_spans(n_samples, round(segment_samples))
-        timeline = np.mean([per_model[i] for i in self.timeline_models], axis=0)
+        member_segments = np.column_stack([per_model[i] for i in self.timeline_models])
         sr = audio.TARGET_SR
-        timeline_s = [(a / sr, b / sr, float(q)) for (a, b), q in zip(spans, timeline)]
-        return RecordingScore(stored.utterance, p, timeline_s, content_hash=stored.content_hash)
+        timeline_s = [(a / sr, b / sr, float(q)) for (a, b), q in zip(spans, member_segments.mean(axis=1))]
+        return RecordingScore(stored.utterance, float(member_p.mean()), timeline_s, content_hash=stored.content_hash,
+                              member_p=member_p, member_segments=member_segments)
 
 
 class _ScoringSink:
@@ -245,25 +265,51 @@ def _stored_rows(ff: "FeatureFile", model: LoadedModel) -> Callable[[int], np.nd
 
 
 def to_table(results: Sequence[RecordingScore], models: Sequence[LoadedModel], segments: bool = False,
-             command: list[str] | None = None) -> "ScoreTable":
-    """The score table of ``results``: log-odds score, p_spoof, decision, labels; ``error`` for failures;
+             command: list[str] | None = None, calibration: "Calibration | None" = None,
+             threshold: float | None = None) -> "ScoreTable":
+    """The score table of ``results``: score, p_spoof, decision, labels; ``error`` for failures;
     ``segments`` ("start-end:p_spoof;...") with ``segments=True``; provenance comments, among them
-    ``inputs_sha256``, a digest of every recording's id and audio sha256."""
+    ``inputs_sha256``, a digest of every recording's id and audio sha256.
+
+    Without ``calibration``: p_spoof is the mean of the models' probabilities and the score its
+    log-odds. With it: the score is the calibrated LLR of the models' log-odds scores, p_spoof its
+    posterior at the calibration's prior, and each segment of the timeline is calibrated the same
+    way. ``decision`` is spoof where score < ``threshold`` (default: the calibration's, else 0).
+    """
     from adfd_core.scoretable import ScoreTable, log_odds, provenance_comments
 
-    p = np.array([r.p_spoof for r in results], dtype=np.float64)
-    scores = log_odds(p)
+    if calibration is not None:
+        member = np.array([r.member_p if r.error is None else np.full(len(models), np.nan) for r in results])
+        scores = calibration.llr(log_odds(member.reshape(len(results), len(models))))
+        p = calibration.p_spoof(scores)
+        threshold = calibration.threshold if threshold is None else threshold
+    else:
+        p = np.array([r.p_spoof for r in results], dtype=np.float64)
+        scores = log_odds(p)
     extra: dict[str, list[str]] = {}
     if any(r.error for r in results):
         extra["error"] = [r.error or "" for r in results]
     if segments:
-        extra["segments"] = [";".join(f"{a:.2f}-{b:.2f}:{q:.4f}" for a, b, q in r.segments) for r in results]
+        extra["segments"] = [_timeline(r, calibration) for r in results]
     inputs = digest(sorted((r.utt.id, r.content_hash) for r in results))
     comments = provenance_comments(
         command=command, models=[{"path": str(m.path), "model": m.info.name, "sha256": m.sha256} for m in models],
-        inputs_sha256=inputs,
+        inputs_sha256=inputs, **({"calibration": calibration.describe()} if calibration is not None else {}),
     )
     return ScoreTable.build(
         [r.utt.id for r in results], scores, p_spoof=p, paths=[str(r.utt.path) for r in results],
         labels=[r.utt.label for r in results], attacks=[r.utt.attack for r in results], extra=extra, comments=comments,
+        threshold=0.0 if threshold is None else threshold,
     )
+
+
+def _timeline(result: RecordingScore, calibration: "Calibration | None") -> str:
+    """"start-end:p_spoof;..." of one recording; with a calibration, each segment's calibrated posterior."""
+    from adfd_core.scoretable import log_odds
+
+    spans = [(a, b) for a, b, _ in result.segments]
+    if calibration is not None and result.member_segments.shape[1] == len(calibration.weights):
+        p = calibration.p_spoof(calibration.llr(log_odds(result.member_segments)))
+    else:
+        p = np.array([q for _, _, q in result.segments])
+    return ";".join(f"{a:.2f}-{b:.2f}:{q:.4f}" for (a, b), q in zip(spans, p))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -34,6 +35,11 @@ def score(
     jobs: options.Jobs = 1,
     device: options.Device = "auto",
     batch_size: options.BatchSize = 64,
+    threshold: Annotated[
+        float | None,
+        typer.Option("--threshold", help="Decide spoof where score < THRESHOLD (default: the bundled model's operating point, "
+                     "else 0, even odds).", show_default=False),
+    ] = None,
     embedding_model: Annotated[
         list[str] | None,
         typer.Option("--embedding-model", metavar="NAME=MODEL",
@@ -41,9 +47,11 @@ def score(
                           "whisper=/models/whisper-base; its weights must be those it was trained with. Repeatable."),
     ] = None,
 ) -> int:
-    """Score recordings: higher score = more bona fide (log-odds); p_spoof is the probability of spoof.
+    """Score recordings: higher score = more bona fide; p_spoof is the probability of spoof.
 
-    A recording's probability is the mean over its segments; several models are averaged.
+    The bundled default model gives calibrated log-likelihood ratios and decides at its stated
+    operating point. With -m: a recording's probability is the mean over its segments, several
+    models are averaged, and the score is its log-odds.
     Recordings that cannot be read are named on stderr and in the output, and the exit code is 3.
     """
     from adfd_core.corpus import read_inputs
@@ -52,7 +60,7 @@ def score(
 
     with heavy_imports():
         from adfd_core.devices import resolve_device
-        from adfd_core.scoring import default_model_paths, load_models, score_audio, score_features, to_table
+        from adfd_core.scoring import default_calibration, default_model_paths, load_models, score_audio, score_features, to_table
 
     if fmt not in FORMATS:
         raise typer.BadParameter(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}", param_hint="--format")
@@ -60,16 +68,20 @@ def score(
         raise typer.BadParameter("give recordings to score (INPUT ..., --from-list or --features)", param_hint="INPUT")
     if features is not None and (inputs or from_list is not None):
         raise typer.BadParameter("--features scores a feature file; give no INPUT or --from-list with it", param_hint="--features")
+    if threshold is not None and not math.isfinite(threshold):
+        raise typer.BadParameter(f"must be a finite number, got {threshold}", param_hint="--threshold")
     networks = _networks(embedding_model or [])
     torch_device = resolve_device(device)
     models = load_models(model or default_model_paths(), torch_device, networks)
+    calibration = None if model else default_calibration()
     if features is not None:
         results = score_features(features, models, torch_device, batch_size)
     else:
         utts = read_inputs(inputs or [], path_list=from_list, protocol=protocol, subset=subset, stdin=sys.stdin)
         with progress() as bar:
             results = score_audio(utts, models, torch_device, batch_size, jobs, observer=BarObserver(bar, "score"))
-    write_scores(to_table(results, models, segments=segments, command=list(sys.argv)), output, fmt)
+    table = to_table(results, models, segments=segments, command=list(sys.argv), calibration=calibration, threshold=threshold)
+    write_scores(table, output, fmt)
     failed = [r for r in results if r.error]
     if failed:
         err.print(f"{len(results) - len(failed)} recordings scored, {len(failed)} failed")

@@ -1,0 +1,246 @@
+"""Leave-one-source-out evaluation: for each source, train on all the others and score it.
+
+    python recipes/loso.py manifest OUT/manifest.tsv devset=../shared/data/devset/manifest.tsv \\
+        trainset=../shared/data/trainset/manifest.tsv gen=/work/gen/manifest.tsv
+    adfd featurize OUT/manifest.tsv -o OUT/all.h5 -f cqt -e whisper=/models/whisper-base ...
+    python recipes/loso.py run OUT/all.h5 -f cqt -m cnn.v1 --set channels=16,32,64 -o OUT/cqt-cnn.tsv
+    python recipes/loso.py report OUT/manifest.tsv OUT/cqt-cnn.tsv OUT/whisper-lr.tsv [--fuse] [--target-fa 0.05]
+
+``manifest`` joins manifests of the shared sets' shape (path label family system source group ...)
+into one with absolute paths, unique ids (SET:relative/path) and the set's name in a ``set`` column.
+``run`` trains one system per source with ``adfd train --exclude source=S`` (which also drops the
+same-label renderings of S's groups from training: see adfd_core/exclusion.py), scores S's original
+recordings (never the augmented copies ``ID~augK``), and writes the out-of-fold score table.
+``report`` prints, per system and for their calibrated fusion, the pooled EER, the EER per source
+(sources with both classes), and the false-alarm and miss rates at the decision threshold. The
+threshold and the fusion are themselves chosen leave-one-source-out: for each source, a logistic-
+regression calibration (llr = w . scores + b) and the threshold that calls ``--target-fa`` of bona
+fide speech spoof are fitted on the other sources' out-of-fold scores, then applied to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from adfd_core import metrics
+
+AUGMENTED = "~aug"  # ids of featurize --augment-copies rows: ID~augK
+
+
+# --------------------------------------------------------------------------- manifest
+
+
+def build_manifest(out: Path, sets: list[tuple[str, Path]]) -> None:
+    """One manifest of every row of ``sets`` (name, manifest path): absolute paths, ids SET:path."""
+    columns = ["id", "path", "label", "family", "system", "source", "group", "speaker", "language", "set"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, columns, delimiter="\t", extrasaction="ignore", lineterminator="\n")
+        w.writeheader()
+        for name, manifest in sets:
+            with open(manifest, newline="", encoding="utf-8") as m:
+                for row in csv.DictReader(m, delimiter="\t"):
+                    w.writerow({"speaker": "-", "language": "und", **row, "id": f"{name}:{row['path']}",
+                                "path": str((manifest.parent / row["path"]).resolve()), "set": name})
+
+
+def read_manifest(path: Path) -> dict[str, dict[str, str]]:
+    """id -> row of a manifest that ``build_manifest`` wrote."""
+    with open(path, newline="", encoding="utf-8") as f:
+        return {row["id"]: row for row in csv.DictReader(f, delimiter="\t")}
+
+
+# --------------------------------------------------------------------------- run
+
+
+def run(features: Path, output: Path, model: str, feature: str | None, overrides: list[tuple[str, str]],
+        epochs: int, patience: int, batch_size: int, lr: float, seed: int, only: list[str]) -> None:
+    """Out-of-fold scores of one system: one training per source, each scoring its held-out source."""
+    import torch
+
+    from adfd_core.scoretable import write_scores
+    from adfd_core.scoring import load_models, score_features, to_table
+    from adfd_core.store import FeatureFile
+    from adfd_core.training import TrainOptions, train
+
+    with FeatureFile(features) as ff:
+        utts = [s.utterance for s in ff.utterances()]
+    source_of = {u.id: u.meta.get("source", "-") for u in utts}
+    sources = sorted({source_of[u.id] for u in utts if AUGMENTED not in u.id})
+    folds = output.with_suffix(".folds")
+    folds.mkdir(parents=True, exist_ok=True)
+    done = []
+    for source in only or sources:
+        part = folds / f"{source}.tsv"
+        if not part.exists():
+            model_path = folds / f"{source}.safetensors"
+            opts = TrainOptions(model, feature, epochs, batch_size, lr, 0.0, False, patience, True, seed, "cpu", 0, True,
+                                tuple(overrides), (("source", source),))
+            train(features, None, model_path, opts, force=True, command=sys.argv)
+            results = score_features(features, load_models([model_path], torch.device("cpu")), torch.device("cpu"))
+            held = [r for r in results if source_of.get(r.utt.id) == source and AUGMENTED not in r.utt.id]
+            write_scores(to_table(held, load_models([model_path], torch.device("cpu"))), part)
+            for leftover in (model_path, model_path.with_suffix(".train.json")):
+                leftover.unlink(missing_ok=True)
+        done.append(part)
+        print(f"loso: {source} done", file=sys.stderr)
+    _concatenate(done, output)
+
+
+def _concatenate(parts: list[Path], output: Path) -> None:
+    """One score table from the per-source tables (the first one's header and provenance)."""
+    lines: list[str] = []
+    for i, part in enumerate(parts):
+        for line in part.read_text(encoding="utf-8").splitlines():
+            is_header = line.startswith("#") or line.startswith("id\t")
+            if i == 0 or not is_header:
+                lines.append(line)
+    output.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _rates(bona: np.ndarray, spoof: np.ndarray, threshold: float) -> tuple[float, float]:
+    """(false-alarm rate: bona fide called spoof, miss rate: spoof called bona fide) at ``threshold``."""
+    fa = float(np.mean(bona < threshold)) if len(bona) else math.nan
+    miss = float(np.mean(spoof >= threshold)) if len(spoof) else math.nan
+    return fa, miss
+
+
+def nested(x: np.ndarray, is_bona: np.ndarray, src: np.ndarray, target_fa: float) -> tuple[np.ndarray, np.ndarray]:
+    """(llr, threshold per row): each source calibrated and thresholded on the other sources only."""
+    from adfd_core.calibration import fit
+
+    llr, thr = np.empty(len(x)), np.empty(len(x))
+    for s in np.unique(src):
+        rest = src != s
+        cal = fit(x[rest], is_bona[rest], target_fa)
+        llr[~rest], thr[~rest] = cal.llr(x[~rest]), cal.threshold
+    return llr, thr
+
+
+def report(manifest: Path, tables: list[Path], fuse: bool, target_fa: float, out_json: Path | None) -> None:
+    """Print the Markdown table of every system (and their fusion) on the leave-one-source-out protocol."""
+    from adfd_core.scoretable import read_scores
+
+    rows = read_manifest(manifest)
+    read = [read_scores(t) for t in tables]
+    ids = sorted(set.intersection(*(set(t.ids) for t in read)))
+    systems: dict[str, np.ndarray] = {}
+    for path, t in zip(tables, read):
+        index = {i: k for k, i in enumerate(t.ids)}
+        systems[path.stem] = np.array([t.scores[index[i]] for i in ids])
+    x_all = np.column_stack(list(systems.values()))
+    usable = np.isfinite(x_all).all(axis=1)
+    ids = [i for i, ok in zip(ids, usable) if ok]
+    x_all = x_all[usable]
+    is_bona = np.array([rows[i]["label"] == "bonafide" for i in ids])
+    src = np.array([rows[i]["source"] for i in ids])
+    results = {}
+    columns = {name: x_all[:, [k]] for k, name in enumerate(systems)}
+    if fuse and len(systems) > 1:
+        columns["fusion"] = x_all
+    for name, x in columns.items():
+        llr, thr = nested(x, is_bona, src, target_fa)
+        results[name] = _summary(llr, thr, is_bona, src, raw=x[:, 0] if x.shape[1] == 1 else None)
+    _print(results, target_fa)
+    if out_json:
+        out_json.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+
+
+def _summary(llr: np.ndarray, thr: np.ndarray, is_bona: np.ndarray, src: np.ndarray, raw: np.ndarray | None) -> dict:
+    """Pooled and per-source figures of one system's leave-one-source-out LLRs."""
+    pooled_eer = 100 * metrics.eer(llr[is_bona], llr[~is_bona])[0]
+    fa = float(np.mean(llr[is_bona] < thr[is_bona]))
+    miss = float(np.mean(llr[~is_bona] >= thr[~is_bona]))
+    out = {"pooled_eer": pooled_eer, "pooled_auc": metrics.auc(llr[is_bona], llr[~is_bona]),
+           "false_alarm": 100 * fa, "miss": 100 * miss, "n_bonafide": int(is_bona.sum()), "n_spoof": int((~is_bona).sum()),
+           "sources": {}}
+    if raw is not None:
+        out["pooled_eer_uncalibrated"] = 100 * metrics.eer(raw[is_bona], raw[~is_bona])[0]
+    for s in sorted(set(src)):
+        m = src == s
+        b, p = llr[m & is_bona], llr[m & ~is_bona]
+        fa_s, miss_s = _rates(b, p, float(thr[m][0]))
+        out["sources"][s] = {
+            "n_bonafide": len(b), "n_spoof": len(p),
+            "eer": 100 * metrics.eer(b, p)[0] if len(b) and len(p) else None,
+            "false_alarm": None if math.isnan(fa_s) else 100 * fa_s, "miss": None if math.isnan(miss_s) else 100 * miss_s,
+        }
+    return out
+
+
+def _print(results: dict, target_fa: float) -> None:
+    names = list(results)
+    print(f"| system | pooled EER % | AUC | false alarms % at the threshold ({100 * target_fa:.0f} % target) | misses % | worst source EER % |")
+    print("|---|---|---|---|---|---|")
+    for name in names:
+        r = results[name]
+        eers = {s: v["eer"] for s, v in r["sources"].items() if v["eer"] is not None}
+        worst = max(eers, key=eers.get)
+        print(f"| {name} | {r['pooled_eer']:.1f} | {r['pooled_auc']:.3f} | {r['false_alarm']:.1f} | {r['miss']:.1f} | "
+              f"{eers[worst]:.1f} ({worst}) |")
+    print()
+    print("| source | bona fide | spoof | " + " | ".join(f"{n}: EER % (FA % / miss %)" for n in names) + " |")
+    print("|---|---|---|" + "---|" * len(names))
+    first = results[names[0]]["sources"]
+    for s in first:
+        cells = []
+        for n in names:
+            v = results[n]["sources"][s]
+            eer = "–" if v["eer"] is None else f"{v['eer']:.1f}"
+            fa = "–" if v["false_alarm"] is None else f"{v['false_alarm']:.0f}"
+            miss = "–" if v["miss"] is None else f"{v['miss']:.0f}"
+            cells.append(f"{eer} ({fa} / {miss})")
+        print(f"| {s} | {first[s]['n_bonafide']} | {first[s]['n_spoof']} | " + " | ".join(cells) + " |")
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="step", required=True)
+    m = sub.add_parser("manifest", help="join manifests into one")
+    m.add_argument("output", type=Path)
+    m.add_argument("sets", nargs="+", help="NAME=MANIFEST")
+    r = sub.add_parser("run", help="out-of-fold scores of one system")
+    r.add_argument("features", type=Path)
+    r.add_argument("-o", "--output", type=Path, required=True)
+    r.add_argument("-m", "--model", default="cnn.v1")
+    r.add_argument("-f", "--feature")
+    r.add_argument("--set", action="append", default=[], dest="overrides")
+    r.add_argument("--epochs", type=int, default=20)
+    r.add_argument("--patience", type=int, default=4)
+    r.add_argument("--batch-size", type=int, default=64)
+    r.add_argument("--lr", type=float, default=1e-3)
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--only", action="append", default=[], help="only this source (repeatable)")
+    p = sub.add_parser("report", help="tables of out-of-fold score tables")
+    p.add_argument("manifest", type=Path)
+    p.add_argument("tables", type=Path, nargs="+")
+    p.add_argument("--fuse", action="store_true")
+    p.add_argument("--target-fa", type=float, default=0.05)
+    p.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    if args.step == "manifest":
+        build_manifest(args.output, [(s.partition("=")[0], Path(s.partition("=")[2])) for s in args.sets])
+    elif args.step == "run":
+        overrides = [tuple(o.split("=", 1)) for o in args.overrides]
+        run(args.features, args.output, args.model, args.feature, overrides, args.epochs, args.patience, args.batch_size,
+            args.lr, args.seed, args.only)
+    else:
+        report(args.manifest, args.tables, args.fuse, args.target_fa, args.json)
+
+
+if __name__ == "__main__":
+    main()
