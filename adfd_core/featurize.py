@@ -3,16 +3,25 @@ segments across files through the front-ends on the chosen device, and write the
 
 Several features come from one pass over the audio. Inputs that fail are recorded and reported;
 the run goes on. Work is committed every second, so an interrupted run resumes where it stopped.
+
+For training, ``augment_copies`` N adds N degraded copies of every utterance (``channel``: codecs,
+band-limiting, noise, reverberation, gain and clipping, silence), of both classes: ``ID~augK`` for
+K = 1..N, with the utterance's label, attack, speaker and group (its id when it has none, so that a
+group-disjoint split keeps the copies with it) and the degradation in their ``augment`` metadata.
+Each copy's degradation is drawn from (augment_seed, id, K) alone, so a rerun, a resumed run and any
+number of jobs write the same rows. The copies are utterances like the others to every reader, so
+such a file is for training: score and evaluate on a file without them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from adfd_core.channel import ChannelAugment, Recipe, recipe
 from adfd_core.corpus import Utterance
 from adfd_core.pipeline import FeaturePipeline, Observer, Silent, decode_path
 from adfd_core.prefetch import DecodeAhead
@@ -34,6 +43,8 @@ class FeaturizeOptions:
     batch_size: int = 64
     force: bool = False
     params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    augment_copies: int = 0
+    augment_seed: int = 0
 
 
 @dataclass
@@ -62,22 +73,40 @@ def featurize(
     from adfd_core.store import committed_ids
 
     observer = observer or Silent()
+    utterances, recipes = with_copies(utterances, options.augment_copies, options.augment_seed)
     # Decoding starts before torch is imported (about a second of CPU), with the utterances an
     # interrupted run left out; checked below once the writer has opened the file.
     done = committed_ids(output)
-    with _decode_ahead(utterances, done, options.jobs, early=not Path(output).exists()) as decoded:
-        return _run(utterances, output, options, inputs, command, observer, done, decoded)
+    early = not Path(output).exists()
+    with _decode_ahead([u for u in utterances if u.id not in done], recipes, options.jobs) if early else nullcontext() as decoded:
+        return _run(utterances, recipes, output, options, inputs, command, observer, done, decoded)
 
 
-def _decode_ahead(utterances: Sequence[Utterance], done: set[str], jobs: int, early: bool) -> DecodeAhead | nullcontext:
-    """Decoding of the utterances not in ``done``, started now when ``early`` (no finished output to check first)."""
-    if not early:
-        return nullcontext()
-    return DecodeAhead([u for u in utterances if u.id not in done], decode_path, jobs=jobs)
+def with_copies(utterances: Sequence[Utterance], copies: int, seed: int,
+                chain: ChannelAugment = ChannelAugment()) -> tuple[list[Utterance], dict[str, Recipe]]:
+    """Each utterance followed by its ``copies`` degraded copies (see the module docstring), and the
+    degradation of each copy by its id."""
+    out: list[Utterance] = []
+    recipes: dict[str, Recipe] = {}
+    for utt in utterances:
+        out.append(utt)
+        for k in range(1, copies + 1):
+            drawn = recipe(chain, seed, utt.id, k)
+            copy = replace(utt, id=f"{utt.id}~aug{k}", group=utt.id if utt.group in ("", "-") else utt.group,
+                           meta={**utt.meta, "augment": str(drawn), "augment_of": utt.id})
+            recipes[copy.id] = drawn
+            out.append(copy)
+    return out, recipes
 
 
-def _run(utterances: Sequence[Utterance], output: Path, options: FeaturizeOptions, inputs: dict[str, Any] | None,
-         command: list[str] | None, observer: Observer, done: set[str], decoded: DecodeAhead | None) -> FeaturizeResult:
+def _decode_ahead(todo: Sequence[Utterance], recipes: Mapping[str, Recipe], jobs: int) -> DecodeAhead:
+    """Decoding of ``todo``, the copies degraded, started now."""
+    return DecodeAhead(todo, decode_path, jobs=jobs, degradation_of=lambda u: recipes.get(u.id))
+
+
+def _run(utterances: Sequence[Utterance], recipes: Mapping[str, Recipe], output: Path, options: FeaturizeOptions,
+         inputs: dict[str, Any] | None, command: list[str] | None, observer: Observer, done: set[str],
+         decoded: DecodeAhead | None) -> FeaturizeResult:
     from adfd_core.startup import heavy_imports
     from adfd_core.store import FeatureFile, FeatureWriter
 
@@ -91,9 +120,14 @@ def _run(utterances: Sequence[Utterance], output: Path, options: FeaturizeOption
         for name in options.features
     }
     specs = {name: _stored_spec(fe) for name, fe in frontends.items()}
-    identity = digest({"specs": specs, "inputs": sorted((u.id, str(u.path)) for u in utterances)})
+    augment = {"copies": options.augment_copies, "seed": options.augment_seed, "chain": ChannelAugment().describe()}
+    made_from: dict[str, Any] = {"specs": specs, "inputs": sorted((u.id, str(u.path)) for u in utterances)}
+    if options.augment_copies:
+        made_from["augment"] = augment
+    identity = digest(made_from)
     record = provenance(
-        command, inputs=inputs or {}, features=specs, segment_seconds=options.segment_seconds, device=str(device)
+        command, inputs=inputs or {}, features=specs, segment_seconds=options.segment_seconds, device=str(device),
+        augment=augment if options.augment_copies else None,
     )
     writer = FeatureWriter.open(output, specs, identity, record, force=options.force)
     if writer is None:
@@ -109,7 +143,8 @@ def _run(utterances: Sequence[Utterance], output: Path, options: FeaturizeOption
         result = FeaturizeResult(output, skipped=len(utterances) - len(todo))
         observer.start(len(utterances), result.skipped)
         pipeline = FeaturePipeline(frontends, device, writer, options.batch_size, options.jobs, observer)
-        pipeline.run(todo, decoded)
+        with nullcontext(decoded) if decoded is not None else _decode_ahead(todo, recipes, options.jobs) as source:
+            pipeline.run(todo, source)
         result.written, result.failures = pipeline.written, pipeline.failures
         writer.finish()
         return result

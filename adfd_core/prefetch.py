@@ -2,6 +2,7 @@
 
 Kept free of torch so that workers start in a fraction of a second. Files longer than
 ``max_load_seconds`` are not decoded here: the consumer streams them itself in bounded memory.
+An item may come with a degradation (a ``channel.Recipe``), which the worker applies after decoding.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from multiprocessing import get_context, resource_tracker
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import numpy as np
 
 from adfd_core import audio
+from adfd_core.errors import AdfdError
 
 T = TypeVar("T")
 MAX_LOAD_SECONDS = 120.0  # longer files are streamed block by block instead of loaded whole
@@ -60,16 +62,29 @@ class Decoded:
         return self.wave is None and self.error is None
 
 
-def decode_file(path: str, max_load_seconds: float = MAX_LOAD_SECONDS) -> Decoded:
-    """Hash and decode one file; an AudioError becomes ``Decoded.error`` (its one-line reason)."""
+class Degradation(Protocol):
+    """What a worker applies to a decoded wave (``channel.Recipe``): (N,) float32 -> (M,) float32."""
+
+    def apply(self, wave: np.ndarray) -> np.ndarray: ...
+
+
+def decode_file(path: str, max_load_seconds: float = MAX_LOAD_SECONDS, degradation: Degradation | None = None) -> Decoded:
+    """Hash and decode one file, then apply ``degradation`` to it; an AudioError (or a degradation
+    that fails) becomes ``Decoded.error``, its one-line reason. A file too long to load cannot be degraded."""
     try:
         info, wave = audio.load_within(path, max_load_seconds)
         content_hash = audio.file_sha256(path)
+        if wave is None and degradation is not None:
+            return Decoded(None, "", 0.0, error=f"over {max_load_seconds:g} s: too long to load whole, so not degraded")
         if wave is None:
             return Decoded(None, content_hash, info.duration_s or 0.0)
+        if degradation is not None:
+            wave = degradation.apply(wave)
         return Decoded(wave, content_hash, len(wave) / audio.TARGET_SR)
     except audio.AudioError as err:
         return Decoded(None, "", 0.0, error=err.reason)
+    except AdfdError as err:  # a degradation this FFmpeg cannot do
+        return Decoded(None, "", 0.0, error=str(err))
 
 
 def _start_worker() -> None:
@@ -122,11 +137,11 @@ SHM_DIR = Path("/dev/shm")
 _SHARE_WAVES = sys.platform == "linux" and SHM_DIR.is_dir()
 
 
-def decode_files(paths: list[str]) -> _Chunk:
-    """Worker task: decode_file over several paths. The waves are parked in /dev/shm for the consumer
-    to take (``_take``): pickled through the pool's pipe, the audio cost more than decoding it, and
-    the consumer's process had to receive it while busy starting up."""
-    decoded = [decode_file(p) for p in paths]
+def decode_files(paths: list[str], degradations: list[Degradation | None] | None = None) -> _Chunk:
+    """Worker task: decode_file over several paths, each with its degradation. The waves are parked in
+    /dev/shm for the consumer to take (``_take``): pickled through the pool's pipe, the audio cost more
+    than decoding it, and the consumer's process had to receive it while busy starting up."""
+    decoded = [decode_file(p, degradation=d) for p, d in zip(paths, degradations or [None] * len(paths))]
     lengths = [0 if d.wave is None else len(d.wave) for d in decoded]
     if not _SHARE_WAVES or not any(lengths) or not _shared_memory_room(4 * sum(lengths)):
         return _Chunk(decoded, None, lengths)
@@ -215,7 +230,8 @@ def task_groups(items: Iterable[T], path_of) -> Iterator[list[T]]:
 
 
 class DecodeAhead:
-    """(item, decode_file(path_of(item))) for each item, in input order, decoded ahead of the consumer.
+    """(item, decode_file(path_of(item), degradation=degradation_of(item))) for each item, in input
+    order, decoded ahead of the consumer (``degradation_of`` None: no item is degraded).
 
     jobs <= 1 decodes in the consumer's process as it iterates. Otherwise ``jobs`` worker
     processes start decoding groups of files (``task_groups``) as soon as this is made, so a caller can
@@ -227,8 +243,9 @@ class DecodeAhead:
     """
 
     def __init__(self, items: Iterable[T], path_of, jobs: int = 1, ahead: int = 2,
-                 buffer_bytes: int = DECODE_BUFFER_BYTES):
+                 buffer_bytes: int = DECODE_BUFFER_BYTES, degradation_of=None):
         self._items, self._path_of = iter(items), path_of
+        self._degradation_of = degradation_of or (lambda item: None)
         self._groups = task_groups(self._items, path_of)  # with workers, items are taken group by group
         self._pool: ProcessPoolExecutor | None = None
         self._pending: deque[tuple[list[T], Future]] = deque()  # submitted chunks, in input order
@@ -259,7 +276,8 @@ class DecodeAhead:
         if group is None:
             self._exhausted = True
         else:
-            future = self._pool.submit(decode_files, [str(self._path_of(i)) for i in group])
+            future = self._pool.submit(decode_files, [str(self._path_of(i)) for i in group],
+                                       [self._degradation_of(i) for i in group])
             self._running += 1
             self._pending.append((group, future))
             future.add_done_callback(self._chunk_done)
@@ -286,7 +304,7 @@ class DecodeAhead:
     def __iter__(self) -> Iterator[tuple[T, Decoded]]:
         if self._pool is None:
             for item in self._items:
-                yield item, decode_file(str(self._path_of(item)))
+                yield item, decode_file(str(self._path_of(item)), degradation=self._degradation_of(item))
             return
         try:
             while True:

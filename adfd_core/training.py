@@ -1,7 +1,8 @@
 """The training loop: a feature file -> a model file.
 
 Segment models train on the file's feature rows; waveform models (``input_kind`` "wave") on
-random crops of its whole waveforms, with the extra labels they ask for (adfd_core.wavedata).
+random crops of its whole waveforms, with the extra labels they ask for (adfd_core.wavedata),
+optionally through seeded channel degradations (adfd_core.channel) applied to both classes.
 Adam (optionally with cosine annealing) on class-balanced batches, minimizing the model's own
 ``training_loss(batch)`` where it has one and cross-entropy otherwise; validation at the
 recording level after every epoch (the mean of its segments' or windows' probabilities, the
@@ -32,7 +33,10 @@ import torch
 import torch.nn.functional as F
 
 from adfd_core.errors import AdfdError
-from adfd_core.trainset import BalancedEpochSampler, SegmentRows, check_compatible, choose_feature, input_statistics, load_rows
+from adfd_core.channel import ChannelAugment
+from adfd_core.trainset import (
+    BalancedEpochSampler, SegmentRows, augmented_copies, check_compatible, choose_feature, input_statistics, load_rows,
+)
 from adfd_core.wavedata import KeyedSampler, TrainingCrops, WaveRows, load_waves, synthesizer_names
 
 Rows = SegmentRows | WaveRows  # segment rows for "segments" models, waveforms for "wave" models
@@ -63,6 +67,7 @@ class TrainOptions:
     amp: bool = True
     overrides: tuple[tuple[str, str], ...] = ()
     exclude: tuple[tuple[str, str], ...] = ()  # (field, value): utterances left out of training and validation
+    augment: bool = False  # waveform models: channel degradations (adfd_core.channel) on every training utterance
 
     def identity(self) -> dict[str, Any]:
         """The options a resumed run must share with the interrupted one (not where or how fast it runs)."""
@@ -288,6 +293,7 @@ class _Run:
         if isinstance(train, WaveRows):
             self.sampler, self.dataset = KeyedSampler(sampler), TrainingCrops(
                 train, options.seed, procs.rank, getattr(self.model, "batch_fields", ()), getattr(self.config, "synthesizers", ()),
+                channel=ChannelAugment() if options.augment else None,
             )
         else:
             self.sampler, self.dataset = sampler, train
@@ -380,6 +386,12 @@ def train(
         raise TrainError(f"{ckpt}: no checkpoint to resume from")
     if output.exists() and not (force or resume):
         raise TrainError(f"{output}: exists; use --force to overwrite it")
+    if options.augment:
+        from adfd_core.models import registry
+
+        if registry.entry(options.model).input_kind != "wave":
+            raise TrainError(f"--augment degrades waveforms while training; {options.model} trains on precomputed rows: "
+                             "featurize its training file with --augment-copies instead")
     procs = _processes()
     if procs.world > 1 and not torch.distributed.is_initialized():
         from datetime import timedelta
@@ -459,10 +471,12 @@ def _write_outputs(run: _Run, result: TrainResult, train: Rows, val: Rows, comma
     from adfd_core.provenance import provenance
 
     run.model.load_state_dict(run.best_state)
+    channel = getattr(run.dataset, "channel", None)
     summary = {
         **provenance(command),
-        "train": train.summary(),
-        "val": val.summary(),
+        "train": {**train.summary(), "augmented_copies": augmented_copies(train.path)},
+        "val": {**val.summary(), "augmented_copies": augmented_copies(val.path)},
+        "augment": channel.describe() if channel is not None else None,
         "options": asdict(run.options),
         "config": config_to_dict(run.config),
         "epochs_run": run.epoch,

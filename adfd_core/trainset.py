@@ -81,6 +81,12 @@ def labelled_utterances(ff: FeatureFile, exclude: Sequence[tuple[str, str]] = ()
     return Labelled(np.array(keep, dtype=np.int64), [ids[i] for i in keep], [labels[i] for i in keep], [attacks[i] for i in keep])
 
 
+def augmented_copies(path: Path) -> dict | None:
+    """How `featurize --augment-copies` degraded copies of the file's utterances (its provenance record), or None."""
+    with FeatureFile(path) as ff:
+        return ff.provenance.get("augment")
+
+
 def file_summary(path: Path, sha256: str, feature: str, utterances: int) -> dict:
     """What every training record says about a feature file: where, its hash, the feature, how many utterances."""
     return {"path": str(path), "sha256": sha256, "feature": feature, "utterances": utterances}

@@ -4,7 +4,10 @@ memory, random crops with the labels a model asks for, and crop-length windows f
 Training draws one random crop of ``crop_samples`` per sampled utterance (a short one is tiled,
 as ``audio.iter_segments`` does). The crops of a batch come from a generator seeded by (seed,
 epoch, batch number, rank), so a resumed run and any number of DataLoader workers see the same
-crops. Testing cuts a recording into the windows `adfd score` uses (``audio.segments``);
+crops. With a channel chain (``channel.ChannelAugment``, `adfd train --augment`), each sampled
+utterance is degraded as a whole before it is cropped, from a generator of its own seeded by (seed,
+epoch, batch number, rank, position in the batch), so the crop draws are the same with or without
+it, and the degradation is the same on a resume or in any worker. Testing cuts a recording into the windows `adfd score` uses (``audio.segments``);
 its probability is the mean over them.
 
 Labels besides "y" that a model lists in its ``batch_fields``:
@@ -18,6 +21,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -25,6 +29,9 @@ import torch
 from adfd_core import audio
 from adfd_core.store import FeatureFile
 from adfd_core.trainset import BONAFIDE, SPOOF, TrainDataError, file_summary, labelled_utterances
+
+if TYPE_CHECKING:
+    from adfd_core.channel import ChannelAugment
 
 UNKNOWN_SYNTHESIZER = "unknown"  # the synthesizer name of a spoof utterance without an attack field
 PSEUDO_LABELS = ("codec", "speed")
@@ -174,7 +181,8 @@ class TrainingCrops:
     """A DataLoader dataset over BatchKeys: the batch {"x": (B, crop_samples), "y": (B,), and each of
     ``fields`` (B,) int64}. The synthesizer labels need ``synthesizers``."""
 
-    def __init__(self, rows: WaveRows, seed: int, rank: int, fields: Sequence[str] = (), synthesizers: Sequence[str] = ()):
+    def __init__(self, rows: WaveRows, seed: int, rank: int, fields: Sequence[str] = (), synthesizers: Sequence[str] = (),
+                 channel: "ChannelAugment | None" = None):
         from adfd_core.augment import PseudoLabeledCrops
 
         unknown = sorted(set(fields) - {"synth", *PSEUDO_LABELS})
@@ -183,13 +191,15 @@ class TrainingCrops:
         self.rows, self.seed, self.rank, self.fields = rows, seed, rank, tuple(fields)
         self.synth = synthesizer_labels(rows.utt_attacks, rows.y, synthesizers) if "synth" in fields else None
         self.crops = PseudoLabeledCrops(rows.crop_samples, compression="codec" in fields, speed="speed" in fields)
+        # A model that learns the compression pseudo-label must not see compression the label does not name.
+        self.channel = channel.without("codec") if channel is not None and "codec" in fields else channel
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def __getitems__(self, key: BatchKey) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, key.epoch, key.number, self.rank])
-        crops, codecs, speeds = zip(*(self.crops(self.rows.wave(i), rng) for i in key.indices))
+        crops, codecs, speeds = zip(*(self.crops(self._wave(key, k, i), rng) for k, i in enumerate(key.indices)))
         idx = torch.as_tensor(key.indices)
         batch = {"x": torch.from_numpy(np.stack(crops)), "y": self.rows.y[idx]}
         if self.synth is not None:
@@ -199,3 +209,12 @@ class TrainingCrops:
         if "speed" in self.fields:
             batch["speed"] = torch.tensor(speeds, dtype=torch.int64)
         return batch
+
+    def _wave(self, key: BatchKey, position: int, i: int) -> np.ndarray:
+        """Utterance i's samples, degraded by the channel chain when there is one: (n,) float32."""
+        wave = self.rows.wave(i)
+        if self.channel is None:
+            return wave
+        from adfd_core.channel import item_rng
+
+        return self.channel(wave, item_rng(self.seed, key.epoch, key.number, self.rank, position))

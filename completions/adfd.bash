@@ -50,12 +50,14 @@ _adfd() {
             --subset) COMPREPLY=( $(compgen -W "eval progress hidden_track all" -- "$cur") ); return ;;
             --from-list) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
             --segment-seconds) COMPREPLY=(); return ;;
+            --augment-copies) COMPREPLY=(); return ;;
+            --augment-seed) COMPREPLY=(); return ;;
             -j|--jobs) COMPREPLY=(); return ;;
             --device) COMPREPLY=( $(compgen -W "auto cpu cuda" -- "$cur") ); return ;;
             --batch-size) COMPREPLY=(); return ;;
         esac
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=( $(compgen -W "-o --output -f --feature -e --embedding --protocol --subset --from-list --segment-seconds -j --jobs --device --batch-size --force --help" -- "$cur") )
+            COMPREPLY=( $(compgen -W "-o --output -f --feature -e --embedding --protocol --subset --from-list --segment-seconds --augment-copies --augment-seed -j --jobs --device --batch-size --force --help" -- "$cur") )
         else
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi
@@ -105,10 +107,11 @@ _adfd() {
             -j|--jobs) COMPREPLY=(); return ;;
             --device) COMPREPLY=( $(compgen -W "auto cpu cuda" -- "$cur") ); return ;;
             --batch-size) COMPREPLY=(); return ;;
+            --threshold) COMPREPLY=(); return ;;
             --embedding-model) COMPREPLY=(); return ;;
         esac
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=( $(compgen -W "-m --model --features -o --output --format --segments --from-list --protocol --subset -j --jobs --device --batch-size --embedding-model --help" -- "$cur") )
+            COMPREPLY=( $(compgen -W "-m --model --features -o --output --format --segments --from-list --protocol --subset -j --jobs --device --batch-size --threshold --embedding-model --help" -- "$cur") )
         else
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi
@@ -149,7 +152,7 @@ _adfd() {
             --exclude) COMPREPLY=(); return ;;
         esac
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=( $(compgen -W "-m --model -o --output --val -f --feature --epochs --batch-size --lr --weight-decay --cosine --patience --balanced --no-balanced --seed --device --workers --amp --no-amp --set --pretrained --exclude --resume --force --help" -- "$cur") )
+            COMPREPLY=( $(compgen -W "-m --model -o --output --val -f --feature --epochs --batch-size --lr --weight-decay --cosine --patience --balanced --no-balanced --seed --device --workers --amp --no-amp --set --pretrained --exclude --augment --resume --force --help" -- "$cur") )
         else
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi

@@ -10,7 +10,7 @@ _adfd() {
         'fuse:Fuse score tables that list the same recordings'
         'info:Describe a feature file (format, features, counts by label and attack, failures) or a model'
         'models:List the registered models\: name, parameters (default config), input kind, default feature, description'
-        'score:Score recordings\: higher score = more bona fide (log-odds); p_spoof is the probability of spoof'
+        'score:Score recordings\: higher score = more bona fide; p_spoof is the probability of spoof'
         'split:Split a corpus into train, validation and test manifests with no group on two sides'
         'train:Train a detector on a feature file; the best epoch (validation AUC) is saved as one .safetensors file'
     )
@@ -55,6 +55,8 @@ _adfd() {
             '(--subset)'--subset'[ASVspoof 2021 keys\: which subset to keep (eval, progress, hidden_track, all)]:value:(eval progress hidden_track all)' \
             '(--from-list)'--from-list'[Read audio paths, one per line, from this file ('\''-'\'' for stdin) instead of INPUT]:file:_files' \
             '(--segment-seconds)'--segment-seconds'[Segment length for every segment front-end (default\: each one'\''s own)]:value: ' \
+            '(--augment-copies)'--augment-copies'[For training files\: add N degraded copies of every utterance (ID~augK, same label and group)\: codecs, band-limiting, noise, reverberation, gain with clipping, silence changes]:value: ' \
+            '(--augment-seed)'--augment-seed'[Seed of the copies'\'' degradations (each drawn from it, the id and K)]:value: ' \
             '(-j --jobs)'{-j,--jobs}'[Worker processes for decoding audio]:value: ' \
             '(--device)'--device'[Where tensors live\: auto (CUDA when present), cpu, cuda or cuda\:N]:value:(auto cpu cuda)' \
             '(--batch-size)'--batch-size'[Segments per batch on the device]:value: ' \
@@ -101,6 +103,7 @@ _adfd() {
             '(-j --jobs)'{-j,--jobs}'[Worker processes for decoding audio]:value: ' \
             '(--device)'--device'[Where tensors live\: auto (CUDA when present), cpu, cuda or cuda\:N]:value:(auto cpu cuda)' \
             '(--batch-size)'--batch-size'[Segments per batch on the device]:value: ' \
+            '(--threshold)'--threshold'[Decide spoof where score < THRESHOLD (default\: the bundled model'\''s operating point, else 0, even odds)]:value: ' \
             '*'--embedding-model'[Where an embedding model'\''s network is now (folder or Hugging Face repo id), e.g. whisper=/models/whisper-base; its weights must be those it was trained with. Repeatable]:value: ' \
             '(--help)'--help'[Show the command'\''s help]' \
             '*:file:_files'
@@ -138,6 +141,7 @@ _adfd() {
             '*'--set'[Model config field, key=value, repeatable (see `adfd models --json`)]:value: ' \
             '(--pretrained)'--pretrained'[Initial weights (the model'\''s `pretrained` field)\: a vision model'\''s ImageNet .pth file or '\''imagenet'\'' (torch cache); fdl.v1'\''s ResNet-18 checkpoint; wavespec.v1'\''s Wav2Vec2 folder or Hugging Face id]:file:_files' \
             '*'--exclude'[Leave out utterances whose FIELD equals VALUE (id, label, attack, speaker, group or a manifest column such as source), and their group-mates of the same label; repeatable]:value: ' \
+            '(--augment)'--augment'[Waveform models\: degrade every training utterance, of both classes, through a seeded chain of codecs, band-limiting, noise, reverberation, gain with clipping and silence changes; recorded in the model file]' \
             '(--resume)'--resume'[Go on with the interrupted run whose checkpoint sits beside --output]' \
             '(--force)'--force'[Overwrite an existing output made from other inputs]' \
             '(--help)'--help'[Show the command'\''s help]' \

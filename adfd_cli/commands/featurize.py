@@ -40,6 +40,15 @@ def featurize(
         float | None,
         typer.Option("--segment-seconds", min=0.1, help="Segment length for every segment front-end (default: each one's own)."),
     ] = None,
+    augment_copies: Annotated[
+        int,
+        typer.Option("--augment-copies", min=0, metavar="N",
+                     help="For training files: add N degraded copies of every utterance (ID~augK, same label and group): "
+                     "codecs, band-limiting, noise, reverberation, gain with clipping, silence changes."),
+    ] = 0,
+    augment_seed: Annotated[
+        int, typer.Option("--augment-seed", help="Seed of the copies' degradations (each drawn from it, the id and K).")
+    ] = 0,
     jobs: options.Jobs = 1,
     device: options.Device = "auto",
     batch_size: options.BatchSize = 64,
@@ -64,7 +73,7 @@ def featurize(
         raise typer.BadParameter("give exactly one of INPUT or --from-list", param_hint="INPUT")
     source = from_list if from_list is not None else input
     utts = read_corpus(source, protocol=protocol, subset=subset, from_list=from_list is not None, stdin=sys.stdin)
-    opts = FeaturizeOptions(names, segment_seconds, device, jobs, batch_size, force, params)
+    opts = FeaturizeOptions(names, segment_seconds, device, jobs, batch_size, force, params, augment_copies, augment_seed)
     inputs = {"source": source, "protocol": str(protocol) if protocol else None, "subset": subset, "utterances": len(utts)}
     with progress() as bar:
         result = run_featurize(utts, output, opts, inputs=inputs, observer=BarObserver(bar, "featurize"))

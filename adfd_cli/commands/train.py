@@ -56,6 +56,11 @@ def train(
         typer.Option("--exclude", help="Leave out utterances whose FIELD equals VALUE (id, label, attack, speaker, group or a "
                      "manifest column such as source), and their group-mates of the same label; repeatable."),
     ] = None,
+    augment: Annotated[
+        bool,
+        typer.Option("--augment", help="Waveform models: degrade every training utterance, of both classes, through a seeded chain of "
+                     "codecs, band-limiting, noise, reverberation, gain with clipping and silence changes; recorded in the model file."),
+    ] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Go on with the interrupted run whose checkpoint sits beside --output.")] = False,
     force: options.Force = False,
 ) -> int:
@@ -72,7 +77,7 @@ def train(
     from adfd_core.training import train as run_train
 
     opts = TrainOptions(model, feature, epochs, batch_size, lr, weight_decay, cosine, patience, balanced, seed, device,
-                        workers, amp, overrides, exclusions)
+                        workers, amp, overrides, exclusions, augment)
     with progress() as bar:
         result = run_train(features, val, output, opts, resume=resume, force=force, command=list(sys.argv), observer=_EpochObserver(bar))
     if result.history:

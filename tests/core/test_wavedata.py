@@ -96,3 +96,30 @@ def test_the_keyed_sampler_numbers_the_batches_of_each_epoch():
     sampler.set_epoch(4)
     keys = list(sampler)
     assert [(k.epoch, k.number, len(k.indices)) for k in keys] == [(4, 0, 3), (4, 1, 1)] and len(sampler) == 2
+
+
+def test_channel_augmentation_degrades_every_crop_reproducibly(waves):
+    from adfd_core.channel import ChannelAugment
+
+    rows = load_waves(waves, "wave", crop_samples=SR // 4)
+    key = BatchKey(epoch=2, number=1, indices=[0, 2, 2, 3])
+    plain = TrainingCrops(rows, seed=3, rank=0).__getitems__(key)
+    chain = ChannelAugment(kinds=("noise", "gain"), probability=1.0)
+    noisy = TrainingCrops(rows, seed=3, rank=0, channel=chain)
+    a, again = noisy.__getitems__(key), noisy.__getitems__(key)
+    assert torch.equal(a["x"], again["x"]) and torch.equal(a["y"], plain["y"])
+    assert all(not torch.equal(a["x"][k], plain["x"][k]) for k in range(4))  # every crop degraded (probability 1)
+    assert not torch.equal(a["x"][1], a["x"][2])  # one utterance twice in a batch: two draws
+    assert not torch.equal(a["x"], noisy.__getitems__(BatchKey(3, 1, key.indices))["x"])  # another epoch, others
+    other_rank = TrainingCrops(rows, seed=3, rank=1, channel=chain).__getitems__(key)
+    assert not torch.equal(a["x"], other_rank["x"])
+
+
+def test_a_model_learning_compression_labels_gets_no_channel_codec(waves):
+    from adfd_core.channel import ChannelAugment
+
+    rows = load_waves(waves, "wave", crop_samples=SR // 4)
+    crops = TrainingCrops(rows, seed=0, rank=0, fields=("codec",), channel=ChannelAugment())
+    assert "codec" not in crops.channel.kinds and "noise" in crops.channel.kinds
+    assert "codec" in TrainingCrops(rows, seed=0, rank=0, fields=("synth",), synthesizers=("tts-a", "tts-b", "unknown"),
+                                    channel=ChannelAugment()).channel.kinds
