@@ -9,6 +9,7 @@ is that of the first model's segmentation, averaged over the models that share i
 
 from __future__ import annotations
 
+import logging
 import math
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from adfd_core.modelfile import ModelFile
     from adfd_core.scoretable import ScoreTable
     from adfd_core.store import FeatureFile, StoredUtterance
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_PACKAGE = "adfd_core.default_model"
 
@@ -231,6 +234,9 @@ def score_features(path: Path, models: Sequence[LoadedModel], device: "torch.dev
     from adfd_core.store import FeatureFile
 
     with FeatureFile(path) as ff:
+        if ff.provenance.get("augment"):
+            log.warning("%s: holds %d degraded copies of each utterance, made for training; each copy is scored as "
+                        "a recording of its own", path, ff.provenance["augment"]["copies"])
         sources = {m.frontend_key: _stored_rows(ff, m) for m in models}
         stored = ff.utterances()
         failed = [RecordingScore(Utterance(f["id"], Path(f["path"]), "unknown"), error=f["reason"]) for f in ff.failures()]

@@ -100,6 +100,13 @@ def test_train_records_the_augmentation_in_the_model_file_and_log(made, tmp_path
     logged = json.loads((tmp_path / "fdl.train.json").read_text())
     assert logged["augment"] == chain and logged["train"]["augmented_copies"]["seed"] == 5
 
+    scored = adfd("score", "--features", str(made["copies"]), "-m", str(out), "--device", "cpu")
+    assert scored.returncode == 0, scored.stderr
+    warning = " ".join(scored.stderr.split())
+    assert "2 degraded copies of each utterance, made for training" in warning  # not taken for plain recordings
+    rows = [line.split("\t")[0] for line in scored.stdout.splitlines() if line and not line.startswith("#")][1:]
+    assert len(rows) == 6 * (COPIES + 1) and sum("~aug" in r for r in rows) == 6 * COPIES
+
 
 def test_train_augment_refuses_a_segment_model(made, tmp_path):
     done = adfd("train", str(made["plain"]), "-m", "cnn.v1", "--augment", "-o", str(tmp_path / "m.safetensors"), "--device", "cpu")
