@@ -79,6 +79,23 @@ def test_items_come_back_in_order_decoded_as_decode_file_does(files, jobs):
     assert _blocks() - before == set()
 
 
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_workers_degrade_the_items_that_come_with_a_degradation(files, jobs):
+    from adfd_core.channel import ChannelAugment, recipe
+
+    chain = ChannelAugment(kinds=("noise", "silence"))
+    recipes = {files[i]: recipe(chain, 0, str(i), 1) for i in (0, 3, 5, 12)}
+    got = dict(DecodeAhead(files, lambda p: p, jobs=jobs, degradation_of=recipes.get))
+    for i in (0, 3):
+        plain = decode_file(str(files[i]))
+        np.testing.assert_array_equal(got[files[i]].wave, recipes[files[i]].apply(plain.wave))
+        assert got[files[i]].content_hash == plain.content_hash  # the file's hash: what the audio came from
+        assert got[files[i]].duration_s == len(got[files[i]].wave) / 16_000
+    _same(got[files[1]], decode_file(str(files[1])))  # no degradation: as it was
+    assert got[files[5]].error == decode_file(str(files[5])).error  # undecodable stays so
+    assert "too long to load whole" in got[files[12]].error  # a file to stream cannot be degraded whole
+
+
 @pytest.mark.skipif(not prefetch._SHARE_WAVES, reason="Linux's /dev/shm")
 def test_a_worker_chunk_hands_its_waves_over_in_shared_memory_taken_once(files):
     paths = [str(p) for p in files[:8]]
