@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -82,8 +82,6 @@ class ChannelAugment:
 
     def without(self, kind: str) -> "ChannelAugment":
         """The same chain without degradations of ``kind``."""
-        from dataclasses import replace
-
         return replace(self, kinds=tuple(k for k in self.kinds if k != kind))
 
     def describe(self) -> dict[str, Any]:
