@@ -32,8 +32,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from adfd_core.errors import AdfdError
 from adfd_core.channel import ChannelAugment
+from adfd_core.errors import AdfdError
 from adfd_core.trainset import (
     BalancedEpochSampler, SegmentRows, augmented_copies, check_compatible, choose_feature, input_statistics, load_rows,
 )
