@@ -213,7 +213,7 @@ def test_a_long_recording_is_streamed_and_scores_as_if_loaded_whole(tmp_path, mo
     assert streamed_calls == ["long"]
 
     decode = prefetch.decode_file
-    monkeypatch.setattr(prefetch, "decode_file", lambda p, max_load_seconds=None: decode(p, max_load_seconds=1e9))
+    monkeypatch.setattr(prefetch, "decode_file", lambda p, max_load_seconds=None, **kw: decode(p, max_load_seconds=1e9, **kw))
     whole = _score(utts, paths, batch_size=16)[0]
     assert streamed_calls == ["long"]  # loaded whole this time
 
