@@ -31,9 +31,11 @@ def info(
         return 0
     if default_model:
         from adfd_core.modelfile import describe_model
-        from adfd_core.scoring import default_model_card, default_model_paths
+        from adfd_core.scoring import default_calibration, default_model_card, default_model_paths
 
-        card = {"card": default_model_card(), "members": [describe_model(p) for p in default_model_paths()]}
+        calibration = default_calibration()
+        card = {"card": default_model_card(), "members": [describe_model(p) for p in default_model_paths()],
+                "calibration": calibration.describe() if calibration else None}
         _emit(card, as_json, _default_model_text)
         return 0
     if path is None:
@@ -109,6 +111,11 @@ def _model_text(out: Console, d: dict) -> None:
 
 def _default_model_text(out: Console, d: dict) -> None:
     out.print(d["card"], markup=False)
+    if d["calibration"]:
+        c = d["calibration"]
+        out.print(f"\noperating point: spoof where score < {c['threshold']:.3f} (chosen for {100 * c['target_false_alarm']:.0f} % "
+                  f"false alarms on held-out bona fide speech); p_spoof at P(spoof) = {c['prior_spoof']}; "
+                  f"score = {' + '.join(f'{w:.3f} s{i + 1}' for i, w in enumerate(c['weights']))} + {c['bias']:.3f}", markup=False)
     for member in d["members"]:
         out.print()
         _model_text(out, member)
