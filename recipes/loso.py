@@ -3,14 +3,18 @@
     python recipes/loso.py manifest OUT/manifest.tsv devset=../shared/data/devset/manifest.tsv \\
         trainset=../shared/data/trainset/manifest.tsv gen=/work/gen/manifest.tsv
     adfd featurize OUT/manifest.tsv -o OUT/all.h5 -f cqt -e whisper=/models/whisper-base ...
-    python recipes/loso.py run OUT/all.h5 -f cqt -m cnn.v1 --set channels=16,32,64 -o OUT/cqt-cnn.tsv
+    python recipes/loso.py run OUT/all.h5 -f whisper -m logreg.v1 -o OUT/whisper-lr.tsv
+    python recipes/loso.py run OUT/all.h5 -f cqt -m cnn.v1 --set channels=16,32,64 --folds 6 -o OUT/cqt-cnn.tsv
     python recipes/loso.py report OUT/manifest.tsv OUT/cqt-cnn.tsv OUT/whisper-lr.tsv [--fuse] [--target-fa 0.05]
+    python recipes/loso.py calibrate OUT/manifest.tsv OUT/whisper-lr.tsv --member whisper.safetensors -o calibration.json
 
 ``manifest`` joins manifests of the shared sets' shape (path label family system source group ...)
 into one with absolute paths, unique ids (SET:relative/path) and the set's name in a ``set`` column.
 ``run`` trains one system per source with ``adfd train --exclude source=S`` (which also drops the
 same-label renderings of S's groups from training: see adfd_core/exclusion.py), scores S's original
 recordings (never the augmented copies ``ID~augK``), and writes the out-of-fold score table.
+``--folds K`` holds out K groups of sources in turn instead, for systems too slow to train once
+per source; every source is still scored by a model that never saw it.
 ``report`` prints, per system and for their calibrated fusion, the pooled EER, the EER per source
 (sources with both classes), and the false-alarm and miss rates at the decision threshold. The
 threshold and the fusion are themselves chosen leave-one-source-out: for each source, a logistic-
@@ -61,9 +65,23 @@ def read_manifest(path: Path) -> dict[str, dict[str, str]]:
 # --------------------------------------------------------------------------- run
 
 
+def fold_sources(sources: dict[str, int], folds: int) -> list[list[str]]:
+    """The sources (name -> recordings) dealt into ``folds`` groups of similar size, largest first;
+    folds=0 gives one group per source (leave-one-source-out proper)."""
+    if folds <= 0 or folds >= len(sources):
+        return [[s] for s in sorted(sources)]
+    groups: list[list[str]] = [[] for _ in range(folds)]
+    sizes = [0] * folds
+    for name in sorted(sources, key=lambda s: (-sources[s], s)):
+        k = sizes.index(min(sizes))
+        groups[k].append(name)
+        sizes[k] += sources[name]
+    return [sorted(g) for g in groups]
+
+
 def run(features: Path, output: Path, model: str, feature: str | None, overrides: list[tuple[str, str]],
-        epochs: int, patience: int, batch_size: int, lr: float, seed: int, only: list[str]) -> None:
-    """Out-of-fold scores of one system: one training per source, each scoring its held-out source."""
+        epochs: int, patience: int, batch_size: int, lr: float, seed: int, folds: int) -> None:
+    """Out-of-fold scores of one system: one training per fold of held-out sources, each scoring them."""
     import torch
 
     from adfd_core.scoretable import write_scores
@@ -74,24 +92,28 @@ def run(features: Path, output: Path, model: str, feature: str | None, overrides
     with FeatureFile(features) as ff:
         utts = [s.utterance for s in ff.utterances()]
     source_of = {u.id: u.meta.get("source", "-") for u in utts}
-    sources = sorted({source_of[u.id] for u in utts if AUGMENTED not in u.id})
-    folds = output.with_suffix(".folds")
-    folds.mkdir(parents=True, exist_ok=True)
+    counts: dict[str, int] = defaultdict(int)
+    for u in utts:
+        if AUGMENTED not in u.id:
+            counts[source_of[u.id]] += 1
+    parts = output.with_suffix(".folds")
+    parts.mkdir(parents=True, exist_ok=True)
     done = []
-    for source in only or sources:
-        part = folds / f"{source}.tsv"
+    for held_out in fold_sources(counts, folds):
+        part = parts / f"{'+'.join(held_out)}.tsv"
         if not part.exists():
-            model_path = folds / f"{source}.safetensors"
+            model_path = part.with_suffix(".safetensors")
             opts = TrainOptions(model, feature, epochs, batch_size, lr, 0.0, False, patience, True, seed, "cpu", 0, True,
-                                tuple(overrides), (("source", source),))
+                                tuple(overrides), tuple(("source", s) for s in held_out))
             train(features, None, model_path, opts, force=True, command=sys.argv)
-            results = score_features(features, load_models([model_path], torch.device("cpu")), torch.device("cpu"))
-            held = [r for r in results if source_of.get(r.utt.id) == source and AUGMENTED not in r.utt.id]
-            write_scores(to_table(held, load_models([model_path], torch.device("cpu"))), part)
+            models = load_models([model_path], torch.device("cpu"))
+            results = score_features(features, models, torch.device("cpu"))
+            held = [r for r in results if source_of.get(r.utt.id) in held_out and AUGMENTED not in r.utt.id]
+            write_scores(to_table(held, models), part)
             for leftover in (model_path, model_path.with_suffix(".train.json")):
                 leftover.unlink(missing_ok=True)
         done.append(part)
-        print(f"loso: {source} done", file=sys.stderr)
+        print(f"loso: {', '.join(held_out)} done", file=sys.stderr)
     _concatenate(done, output)
 
 
@@ -128,33 +150,53 @@ def nested(x: np.ndarray, is_bona: np.ndarray, src: np.ndarray, target_fa: float
     return llr, thr
 
 
-def report(manifest: Path, tables: list[Path], fuse: bool, target_fa: float, out_json: Path | None) -> None:
-    """Print the Markdown table of every system (and their fusion) on the leave-one-source-out protocol."""
+def _aligned(manifest: Path, tables: list[Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """(x (n, M) out-of-fold scores of the M tables, is_bona (n,), source (n,), names) over the ids every table scored."""
     from adfd_core.scoretable import read_scores
 
     rows = read_manifest(manifest)
     read = [read_scores(t) for t in tables]
     ids = sorted(set.intersection(*(set(t.ids) for t in read)))
-    systems: dict[str, np.ndarray] = {}
-    for path, t in zip(tables, read):
+    columns = []
+    for t in read:
         index = {i: k for k, i in enumerate(t.ids)}
-        systems[path.stem] = np.array([t.scores[index[i]] for i in ids])
-    x_all = np.column_stack(list(systems.values()))
-    usable = np.isfinite(x_all).all(axis=1)
+        columns.append(np.array([t.scores[index[i]] for i in ids]))
+    x = np.column_stack(columns)
+    usable = np.isfinite(x).all(axis=1)
     ids = [i for i, ok in zip(ids, usable) if ok]
-    x_all = x_all[usable]
     is_bona = np.array([rows[i]["label"] == "bonafide" for i in ids])
     src = np.array([rows[i]["source"] for i in ids])
-    results = {}
-    columns = {name: x_all[:, [k]] for k, name in enumerate(systems)}
-    if fuse and len(systems) > 1:
+    return x[usable], is_bona, src, [t.stem for t in tables]
+
+
+def report(manifest: Path, tables: list[Path], fuse: bool, target_fa: float, out_json: Path | None) -> dict:
+    """Print the Markdown table of every system (and their fusion) on the leave-one-source-out protocol."""
+    x_all, is_bona, src, names = _aligned(manifest, tables)
+    columns = {name: x_all[:, [k]] for k, name in enumerate(names)}
+    if fuse and len(names) > 1:
         columns["fusion"] = x_all
+    results = {}
     for name, x in columns.items():
         llr, thr = nested(x, is_bona, src, target_fa)
         results[name] = _summary(llr, thr, is_bona, src, raw=x[:, 0] if x.shape[1] == 1 else None)
     _print(results, target_fa)
     if out_json:
         out_json.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    return results
+
+
+def calibrate(manifest: Path, tables: list[Path], members: list[str], target_fa: float, output: Path) -> None:
+    """The shipped calibration: fitted on every out-of-fold score of the members' tables (one per
+    member, in the members' order), with the leave-one-source-out figures of the same recipe."""
+    from adfd_core.calibration import fit
+
+    x, is_bona, src, _ = _aligned(manifest, tables)
+    summary = report(manifest, tables, fuse=True, target_fa=target_fa, out_json=None)
+    shipped = summary["fusion" if len(tables) > 1 else tables[0].stem]
+    measured = {"protocol": "leave-one-source-out", "recordings": len(x), "sources": len(set(src)),
+                **{k: v for k, v in shipped.items() if k != "sources"},
+                "per_source": shipped["sources"]}
+    fit(x, is_bona, target_fa, members=tuple(members), measured=measured).save(output)
 
 
 def _summary(llr: np.ndarray, thr: np.ndarray, is_bona: np.ndarray, src: np.ndarray, raw: np.ndarray | None) -> dict:
@@ -224,22 +266,30 @@ def main() -> None:
     r.add_argument("--batch-size", type=int, default=64)
     r.add_argument("--lr", type=float, default=1e-3)
     r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--only", action="append", default=[], help="only this source (repeatable)")
+    r.add_argument("--folds", type=int, default=0, help="hold out sources K groups at a time (default 0: one source per fold)")
     p = sub.add_parser("report", help="tables of out-of-fold score tables")
     p.add_argument("manifest", type=Path)
     p.add_argument("tables", type=Path, nargs="+")
     p.add_argument("--fuse", action="store_true")
     p.add_argument("--target-fa", type=float, default=0.05)
     p.add_argument("--json", type=Path)
+    c = sub.add_parser("calibrate", help="fit the shipped calibration on out-of-fold score tables")
+    c.add_argument("manifest", type=Path)
+    c.add_argument("tables", type=Path, nargs="+", help="one out-of-fold table per member, in the members' order")
+    c.add_argument("--member", action="append", required=True, help="member model file name, in order (repeatable)")
+    c.add_argument("--target-fa", type=float, default=0.05)
+    c.add_argument("-o", "--output", type=Path, required=True)
     args = ap.parse_args()
     if args.step == "manifest":
         build_manifest(args.output, [(s.partition("=")[0], Path(s.partition("=")[2])) for s in args.sets])
     elif args.step == "run":
         overrides = [tuple(o.split("=", 1)) for o in args.overrides]
         run(args.features, args.output, args.model, args.feature, overrides, args.epochs, args.patience, args.batch_size,
-            args.lr, args.seed, args.only)
-    else:
+            args.lr, args.seed, args.folds)
+    elif args.step == "report":
         report(args.manifest, args.tables, args.fuse, args.target_fa, args.json)
+    else:
+        calibrate(args.manifest, args.tables, args.member, args.target_fa, args.output)
 
 
 if __name__ == "__main__":
