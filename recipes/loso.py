@@ -80,7 +80,7 @@ def fold_sources(sources: dict[str, int], folds: int) -> list[list[str]]:
 
 
 def run(features: Path, output: Path, model: str, feature: str | None, overrides: list[tuple[str, str]],
-        epochs: int, patience: int, batch_size: int, lr: float, seed: int, folds: int) -> None:
+        epochs: int, patience: int, batch_size: int, lr: float, weight_decay: float, seed: int, folds: int) -> None:
     """Out-of-fold scores of one system: one training per fold of held-out sources, each scoring them."""
     import torch
 
@@ -103,7 +103,7 @@ def run(features: Path, output: Path, model: str, feature: str | None, overrides
         part = parts / f"{'+'.join(held_out)}.tsv"
         if not part.exists():
             model_path = part.with_suffix(".safetensors")
-            opts = TrainOptions(model, feature, epochs, batch_size, lr, 0.0, False, patience, True, seed, "cpu", 0, True,
+            opts = TrainOptions(model, feature, epochs, batch_size, lr, weight_decay, False, patience, True, seed, "cpu", 0, True,
                                 tuple(overrides), tuple(("source", s) for s in held_out))
             train(features, None, model_path, opts, force=True, command=sys.argv)
             models = load_models([model_path], torch.device("cpu"))
@@ -265,6 +265,7 @@ def main() -> None:
     r.add_argument("--patience", type=int, default=4)
     r.add_argument("--batch-size", type=int, default=64)
     r.add_argument("--lr", type=float, default=1e-3)
+    r.add_argument("--weight-decay", type=float, default=0.0)
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--folds", type=int, default=0, help="hold out sources K groups at a time (default 0: one source per fold)")
     p = sub.add_parser("report", help="tables of out-of-fold score tables")
@@ -285,7 +286,7 @@ def main() -> None:
     elif args.step == "run":
         overrides = [tuple(o.split("=", 1)) for o in args.overrides]
         run(args.features, args.output, args.model, args.feature, overrides, args.epochs, args.patience, args.batch_size,
-            args.lr, args.seed, args.folds)
+            args.lr, args.weight_decay, args.seed, args.folds)
     elif args.step == "report":
         report(args.manifest, args.tables, args.fuse, args.target_fa, args.json)
     else:
