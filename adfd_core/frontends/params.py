@@ -7,6 +7,8 @@ from typing import Any
 
 from adfd_core.frontends.spec import FrontendError
 
+MAX_SEGMENT_SECONDS = 60.0  # s; a segment is one network input: longer ones need GBs per segment (CQT: ~1 GB at 60 s)
+
 
 def check_names(frontend: str, given: Mapping[str, Any], expected: Mapping[str, Any]) -> None:
     """Refuse parameters the front-end does not have, naming the valid ones."""
