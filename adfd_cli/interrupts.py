@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 EXIT_INTERRUPTED = 130
 
 # What an interrupt leaves, per command; commands not listed write nothing before they finish.
@@ -18,6 +20,12 @@ class Interrupted(Exception):
     def __init__(self, kept: str):
         super().__init__(kept)
         self.kept = kept
+
+
+def exit_at_once(signum: int, frame: object) -> None:
+    """SIGINT handler while the program loads, before any command runs: one line, exit 130, no traceback."""
+    os.write(2, f"adfd: interrupted; {NOTHING_KEPT}\n".encode())
+    os._exit(EXIT_INTERRUPTED)
 
 
 def message(argv: list[str], kept: str | None = None) -> str:

@@ -9,12 +9,10 @@ any moment, even while typer, rich and the commands load, ends with one line and
 
 from __future__ import annotations
 
-import logging
 import os
-import signal
 import sys
 
-from adfd_cli.interrupts import EXIT_INTERRUPTED, Interrupted, message
+from adfd_cli.interrupts import EXIT_INTERRUPTED, Interrupted, exit_at_once, message
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -23,6 +21,8 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def _log_to_stderr() -> None:
     """Core modules log through `logging`; show their INFO and above on the stderr console."""
+    import logging
+
     from rich.logging import RichHandler
 
     from adfd_cli.console import err
@@ -36,8 +36,11 @@ def _log_to_stderr() -> None:
 
 def run(argv: list[str] | None = None) -> None:
     """Run the app on ``argv`` (default: the command line) and exit (SystemExit) with the documented code."""
+    import signal
+
     args = sys.argv[1:] if argv is None else list(argv)
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on Ctrl-C is a KeyboardInterrupt, handled
     try:
         code = _dispatch(args)
     except KeyboardInterrupt:  # typer turns one inside a command into code 130; this one came before or after
@@ -86,6 +89,9 @@ def _dispatch(args: list[str]) -> int:
 
 def main() -> None:
     """The `adfd` executable: ``run`` with glibc's allocator set for big tensors, and a quick exit."""
+    import _signal  # the C module: importing `signal` first would leave Ctrl-C a window
+
+    _signal.signal(_signal.SIGINT, exit_at_once)
     try:
         from adfd_cli.process import keep_freed_memory, quick_exit
 
@@ -97,7 +103,7 @@ def main() -> None:
         if isinstance(code, str):  # sys.exit's convention: a message means failure
             print(code, file=sys.stderr)
         quick_exit(code if isinstance(code, int) else int(code is not None))
-    except KeyboardInterrupt:  # outside run: while the first modules load, or on the way out
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except KeyboardInterrupt:  # outside run: on the way out
+        _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
         print(message(sys.argv[1:]), file=sys.stderr)
         os._exit(EXIT_INTERRUPTED)
