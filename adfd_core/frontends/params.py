@@ -7,7 +7,7 @@ from typing import Any
 
 from adfd_core.frontends.spec import FrontendError
 
-MAX_SEGMENT_SECONDS = 60.0  # s; a segment is one network input: longer ones need GBs per segment (CQT: ~1 GB at 60 s)
+MAX_SEGMENT_SECONDS = 60.0  # s; one network input. Two 60-s segments through cqt, then stft-lf, peak at 2.2 GB of memory
 
 
 def check_names(frontend: str, given: Mapping[str, Any], expected: Mapping[str, Any]) -> None:
