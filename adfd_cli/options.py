@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from adfd_core.devices import DEVICE_CHOICES
+
+
+def finite(value: float | None) -> float | None:
+    """Callback of a float option: refuse nan and inf, which the parser's min and max let through (nan)."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value
+
+
+def _device(value: str) -> str:
+    """Callback of --device: a usage error for a device adfd does not run on, before anything loads."""
+    if value not in DEVICE_CHOICES and not re.fullmatch(r"cuda:\d+", value):
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(DEVICE_CHOICES)} or cuda:N")
+    return value
+
+
 Device = Annotated[
     str,
-    typer.Option("--device", help="Where tensors live: auto (CUDA when present), cpu, cuda or cuda:N."),
+    typer.Option("--device", callback=_device, help="Where tensors live: auto (CUDA when present), cpu, cuda or cuda:N."),
 ]
 Jobs = Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes for decoding audio.")]
 Force = Annotated[bool, typer.Option("--force", help="Overwrite an existing output made from other inputs.")]

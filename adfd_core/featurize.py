@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from adfd_core.channel import ChannelAugment, Recipe, recipe
 from adfd_core.corpus import Utterance
+from adfd_core.outputs import storage_errors
 from adfd_core.pipeline import FeaturePipeline, Observer, Silent, decode_path
 from adfd_core.prefetch import DecodeAhead
 from adfd_core.provenance import digest, provenance
@@ -108,7 +109,7 @@ def _run(utterances: Sequence[Utterance], recipes: Mapping[str, Recipe], output:
          inputs: dict[str, Any] | None, command: list[str] | None, observer: Observer, done: set[str],
          decoded: DecodeAhead | None) -> FeaturizeResult:
     from adfd_core.startup import heavy_imports
-    from adfd_core.store import FeatureFile, FeatureWriter
+    from adfd_core.store import FeatureFile, FeatureWriter, partial_path
 
     with heavy_imports():
         from adfd_core.devices import resolve_device
@@ -129,27 +130,30 @@ def _run(utterances: Sequence[Utterance], recipes: Mapping[str, Recipe], output:
         command, inputs=inputs or {}, features=specs, segment_seconds=options.segment_seconds, device=str(device),
         augment=augment if options.augment_copies else None,
     )
-    writer = FeatureWriter.open(output, specs, identity, record, force=options.force)
+    part = partial_path(output)
+    with storage_errors(part):
+        writer = FeatureWriter.open(output, specs, identity, record, force=options.force)
     if writer is None:
         with FeatureFile(output) as finished:
             failures = [(f["id"], f["path"], f["reason"]) for f in finished.failures()]
         return FeaturizeResult(output, skipped=len(utterances) - len(failures), up_to_date=True, failures=failures)
-    try:
-        writer.take_failures()
-        todo = [u for u in utterances if u.id not in writer.done_ids]
-        if writer.done_ids != done and decoded is not None:
-            decoded.close()  # the partial file was started afresh (--force): decode everything
-            decoded = None
-        result = FeaturizeResult(output, skipped=len(utterances) - len(todo))
-        observer.start(len(utterances), result.skipped)
-        pipeline = FeaturePipeline(frontends, device, writer, options.batch_size, options.jobs, observer)
-        with nullcontext(decoded) if decoded is not None else _decode_ahead(todo, recipes, options.jobs) as source:
-            pipeline.run(todo, source)
-        result.written, result.failures = pipeline.written, pipeline.failures
-        writer.finish()
-        return result
-    finally:
-        writer.close()
+    with storage_errors(part):  # a full disk: the partial file stays, resumable up to its last commit
+        try:
+            writer.take_failures()
+            todo = [u for u in utterances if u.id not in writer.done_ids]
+            if writer.done_ids != done and decoded is not None:
+                decoded.close()  # the partial file was started afresh (--force): decode everything
+                decoded = None
+            result = FeaturizeResult(output, skipped=len(utterances) - len(todo))
+            observer.start(len(utterances), result.skipped)
+            pipeline = FeaturePipeline(frontends, device, writer, options.batch_size, options.jobs, observer)
+            with nullcontext(decoded) if decoded is not None else _decode_ahead(todo, recipes, options.jobs) as source:
+                pipeline.run(todo, source)
+            result.written, result.failures = pipeline.written, pipeline.failures
+            writer.finish()
+            return result
+        finally:
+            writer.close()
 
 
 def _stored_spec(fe: "Frontend") -> dict:

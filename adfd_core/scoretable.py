@@ -28,6 +28,7 @@ import numpy as np
 from adfd_core.audio import AUDIO_SUFFIXES
 from adfd_core.corpus import normalize_label, read_labels
 from adfd_core.errors import AdfdError
+from adfd_core.outputs import atomic_text, why_unwritable
 from adfd_core.provenance import provenance
 
 COLUMNS = ("id", "path", "score", "p_spoof", "decision", "label", "attack")
@@ -343,17 +344,18 @@ def write_scores(table: ScoreTable, dest: str | Path | TextIO, fmt: str = "tsv")
 
 @contextmanager
 def _opened_for_writing(dest: str | Path | TextIO) -> Iterator[TextIO]:
+    """A stream for ``dest``; a file is written atomically (no partial table is ever left), stdout flushed at the end."""
     if not isinstance(dest, (str, Path)):
         yield dest
     elif str(dest) == "-":
-        yield sys.stdout
-        sys.stdout.flush()
-    else:
         try:
-            with open(dest, "w", encoding="utf-8", newline="\n") as f:
-                yield f
-        except OSError as exc:
-            raise ScoreTableError(f"{dest}: cannot write ({exc.strerror or exc})") from None
+            yield sys.stdout
+            sys.stdout.flush()
+        except OSError as exc:  # a full disk or a closed pipe behind stdout
+            raise ScoreTableError(f"<stdout>: cannot write: {why_unwritable(exc)}") from None
+    else:
+        with atomic_text(dest) as f:
+            yield f
 
 
 def _num(x: float) -> str:

@@ -65,6 +65,14 @@ def default_model_card() -> str:
     return resources.files(DEFAULT_MODEL_PACKAGE).joinpath("MODEL_CARD.md").read_text(encoding="utf-8")
 
 
+class ScoringInterrupted(KeyboardInterrupt):
+    """Ctrl-C while scoring; ``results`` holds the recordings finished before it (scored or failed), in input order."""
+
+    def __init__(self, results: list["RecordingScore"], total: int):
+        super().__init__(f"interrupted after {len(results)} of {total} recordings")
+        self.results, self.total = results, total
+
+
 @dataclass
 class LoadedModel:
     """One model ready to score: the module on its device, what its file says, and its front-end's key."""
@@ -212,7 +220,8 @@ def score_audio(
     jobs: int = 1,
     observer: Observer | None = None,
 ) -> list[RecordingScore]:
-    """Score recordings from their audio, in input order; failures come back with ``error`` set."""
+    """Score recordings from their audio, in input order; failures come back with ``error`` set.
+    Ctrl-C raises ScoringInterrupted with the recordings finished so far."""
     from adfd_core.frontends import from_spec
 
     frontends = {}
@@ -222,7 +231,13 @@ def score_audio(
     observer = observer or Silent()
     observer.start(len(utterances), 0)
     pipeline = FeaturePipeline(frontends, device, sink, batch_size, jobs, observer)
-    pipeline.run(utterances)
+    try:
+        pipeline.run(utterances)
+    except KeyboardInterrupt:
+        failed = {utt_id: reason for utt_id, _, reason in pipeline.failures}
+        finished = [sink.done.get(u.id) or RecordingScore(u, error=failed[u.id]) for u in utterances
+                    if u.id in sink.done or u.id in failed]
+        raise ScoringInterrupted(finished, len(utterances)) from None
     failed = {utt_id: reason for utt_id, _, reason in pipeline.failures}
     return [sink.done.get(u.id) or RecordingScore(u, error=failed.get(u.id, "not scored")) for u in utterances]
 
@@ -241,13 +256,17 @@ def score_features(path: Path, models: Sequence[LoadedModel], device: "torch.dev
         stored = ff.utterances()
         failed = [RecordingScore(Utterance(f["id"], Path(f["path"]), "unknown"), error=f["reason"]) for f in ff.failures()]
         sink = _ScoringSink(models, device, batch_size)
-        for index, s in enumerate(stored):
-            for key, rows_of in sources.items():
-                sink.add_rows(key, rows_of(index))
-            sink.end_utterance(s)
-            if index % 64 == 63:
-                sink.end_batch()
-        sink.end_batch()
+        try:
+            for index, s in enumerate(stored):
+                for key, rows_of in sources.items():
+                    sink.add_rows(key, rows_of(index))
+                sink.end_utterance(s)
+                if index % 64 == 63:
+                    sink.end_batch()
+            sink.end_batch()
+        except KeyboardInterrupt:
+            finished = [sink.done[s.utterance.id] for s in stored if s.utterance.id in sink.done]
+            raise ScoringInterrupted(finished, len(stored) + len(failed)) from None
     return [sink.done[s.utterance.id] for s in stored] + failed
 
 

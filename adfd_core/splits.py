@@ -17,6 +17,7 @@ from pathlib import Path
 
 from adfd_core.corpus import Utterance
 from adfd_core.errors import AdfdError
+from adfd_core.outputs import atomic_text
 
 SPLITS = ("train", "val", "test")
 GROUP_FIELDS = ("group", "speaker", "id")
@@ -73,8 +74,7 @@ def write_manifest(utts: Sequence[Utterance], path: Path) -> Path:
     """A TSV manifest that `adfd featurize` reads back as the same utterances: absolute paths, and
     each metadata field (the devset's source, system, ...) as a column of its own."""
     extra = sorted({k for u in utts for k in u.meta} - set(MANIFEST_COLUMNS))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    with atomic_text(path) as f:
         out = csv.writer(f, delimiter="\t", lineterminator="\n")
         out.writerow([*MANIFEST_COLUMNS, *extra])
         for u in utts:
@@ -82,7 +82,12 @@ def write_manifest(utts: Sequence[Utterance], path: Path) -> Path:
     return path
 
 
+def manifest_path(folder: Path, split: str) -> Path:
+    """Where ``write_splits`` puts one split's manifest: FOLDER/train.tsv, ..."""
+    return folder / f"{split}.tsv"
+
+
 def write_splits(splits: Mapping[str, Sequence[Utterance]], folder: Path) -> list[Path]:
     """One manifest per non-empty split under ``folder``: train.tsv, val.tsv, test.tsv."""
-    return [write_manifest(utts, folder / f"{name}.tsv") for name, utts in splits.items() if utts]
+    return [write_manifest(utts, manifest_path(folder, name)) for name, utts in splits.items() if utts]
 

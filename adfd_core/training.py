@@ -468,6 +468,7 @@ def _write_outputs(run: _Run, result: TrainResult, train: Rows, val: Rows, comma
     """The best epoch's model file and the JSON training log."""
     from adfd_core.modelfile import ModelFile, save_model
     from adfd_core.models.registry import config_to_dict
+    from adfd_core.outputs import atomic_text
     from adfd_core.provenance import provenance
 
     run.model.load_state_dict(run.best_state)
@@ -489,4 +490,5 @@ def _write_outputs(run: _Run, result: TrainResult, train: Rows, val: Rows, comma
     }
     info = ModelFile(name=run.options.model, config=run.config, frontend=_scoring_frontend(run, train), training=summary, calibration=None, extra={})
     save_model(result.output, run.model.cpu(), info)
-    result.log_path.write_text(json.dumps({**summary, "history": result.history}, indent=2, default=str) + "\n")
+    with atomic_text(result.log_path) as log_file:
+        log_file.write(json.dumps({**summary, "history": result.history}, indent=2, default=str) + "\n")

@@ -32,8 +32,11 @@ def evaluate(
     from adfd_core.errors import AdfdError
     from adfd_core.metrics import class_scores
     from adfd_core.metrics import evaluate as compute
+    from adfd_core.outputs import check_output
     from adfd_core.scoretable import apply_key, read_scores
 
+    if plot is not None:
+        check_output(plot, [scores, key])
     table = read_scores(scores)
     if key is not None:
         table = apply_key(table, key, subset)

@@ -41,9 +41,11 @@ def explain(
     """
     from adfd_core.devices import resolve_device
     from adfd_core.explain import explain_audio, tsne_of_features
+    from adfd_core.outputs import check_output
 
     if not audio and features is None:
         raise typer.BadParameter("give audio files to explain, or --features for a t-SNE", param_hint="AUDIO")
+    check_output(output, [model, features, *(audio or [])], folder=True)
     torch_device = resolve_device(device)
     failed: list[tuple[str, str]] = []
     if audio:

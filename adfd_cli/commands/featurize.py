@@ -10,6 +10,7 @@ import typer
 
 from adfd_cli import options
 from adfd_cli.console import BarObserver, err, progress
+from adfd_core.frontends.params import MAX_SEGMENT_SECONDS
 
 
 def featurize(
@@ -38,7 +39,8 @@ def featurize(
     from_list: options.FromList = None,
     segment_seconds: Annotated[
         float | None,
-        typer.Option("--segment-seconds", min=0.1, help="Segment length for every segment front-end (default: each one's own)."),
+        typer.Option("--segment-seconds", min=0.1, max=MAX_SEGMENT_SECONDS, callback=options.finite,
+                     help="Segment length for every segment front-end (default: each one's own)."),
     ] = None,
     augment_copies: Annotated[
         int,
@@ -63,6 +65,7 @@ def featurize(
     from adfd_core.featurize import FeaturizeOptions
     from adfd_core.featurize import featurize as run_featurize
     from adfd_core.frontends import available
+    from adfd_core.outputs import check_output
 
     params = _embedding_params(embedding or [])
     names = tuple(dict.fromkeys([*(feature or ([] if params else ["cqt"])), *params]))
@@ -72,7 +75,9 @@ def featurize(
     if (input is None) == (from_list is None):
         raise typer.BadParameter("give exactly one of INPUT or --from-list", param_hint="INPUT")
     source = from_list if from_list is not None else input
+    check_output(output, [source, protocol])
     utts = read_corpus(source, protocol=protocol, subset=subset, from_list=from_list is not None, stdin=sys.stdin)
+    check_output(output, [u.path for u in utts])
     opts = FeaturizeOptions(names, segment_seconds, device, jobs, batch_size, force, params, augment_copies, augment_seed)
     inputs = {"source": source, "protocol": str(protocol) if protocol else None, "subset": subset, "utterances": len(utts)}
     with progress() as bar:

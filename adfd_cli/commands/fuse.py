@@ -41,12 +41,16 @@ def fuse(
     import numpy as np
 
     from adfd_core.fusion import LogRegFusion, mean_fusion, train_logreg
+    from adfd_core.outputs import check_output
     from adfd_core.scoretable import FORMATS, read_scores, write_scores
 
     method = method or ("logreg" if train or apply else "mean")
     _check_usage(inputs, method, train or [], apply, save_weights)
     if fmt not in FORMATS:
         raise typer.BadParameter(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}", param_hint="--format")
+    for written in (output, save_weights):
+        if written is not None:
+            check_output(written, [*inputs, *(train or []), apply])
     tables = _aligned([read_scores(s) for s in inputs], allow_missing)
     if method == "mean":
         fused = mean_fusion(tables)

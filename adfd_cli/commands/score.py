@@ -11,6 +11,7 @@ import typer
 
 from adfd_cli import options
 from adfd_cli.console import BarObserver, err, progress
+from adfd_cli.interrupts import Interrupted
 
 
 def score(
@@ -55,12 +56,14 @@ def score(
     Recordings that cannot be read are named on stderr and in the output, and the exit code is 3.
     """
     from adfd_core.corpus import read_inputs
-    from adfd_core.scoretable import FORMATS, write_scores
+    from adfd_core.outputs import check_output
+    from adfd_core.scoretable import FORMATS, ScoreTable, write_scores
     from adfd_core.startup import heavy_imports
 
     with heavy_imports():
         from adfd_core.devices import resolve_device
-        from adfd_core.scoring import default_calibration, default_model_paths, load_models, score_audio, score_features, to_table
+        from adfd_core.scoring import (ScoringInterrupted, default_calibration, default_model_paths, load_models, score_audio,
+                                       score_features, to_table)
 
     if fmt not in FORMATS:
         raise typer.BadParameter(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}", param_hint="--format")
@@ -72,16 +75,29 @@ def score(
         raise typer.BadParameter(f"must be a finite number, got {threshold}", param_hint="--threshold")
     networks = _networks(embedding_model or [])
     torch_device = resolve_device(device)
-    models = load_models(model or default_model_paths(), torch_device, networks)
+    model_paths = model or default_model_paths()
+    check_output(output, [*model_paths, features, from_list, protocol, *(inputs or [])])
+    models = load_models(model_paths, torch_device, networks)
     calibration = None if model else default_calibration()
-    if features is not None:
-        results = score_features(features, models, torch_device, batch_size)
-    else:
-        utts = read_inputs(inputs or [], path_list=from_list, protocol=protocol, subset=subset, stdin=sys.stdin)
-        with progress() as bar:
-            results = score_audio(utts, models, torch_device, batch_size, jobs, observer=BarObserver(bar, "score"))
-    table = to_table(results, models, segments=segments, command=list(sys.argv), calibration=calibration, threshold=threshold)
-    write_scores(table, output, fmt)
+
+    def table_of(scored: list) -> ScoreTable:
+        return to_table(scored, models, segments=segments, command=list(sys.argv), calibration=calibration, threshold=threshold)
+
+    try:
+        if features is not None:
+            results = score_features(features, models, torch_device, batch_size)
+        else:
+            utts = read_inputs(inputs or [], path_list=from_list, protocol=protocol, subset=subset, stdin=sys.stdin)
+            check_output(output, [u.path for u in utts])
+            with progress() as bar:
+                results = score_audio(utts, models, torch_device, batch_size, jobs, observer=BarObserver(bar, "score"))
+    except ScoringInterrupted as stop:
+        if not stop.results:
+            raise Interrupted("no recording was finished; nothing was written") from None
+        write_scores(table_of(stop.results), output, fmt)
+        where = "stdout" if output == "-" else output
+        raise Interrupted(f"the {len(stop.results)} of {stop.total} recordings finished before it are in {where}") from None
+    write_scores(table_of(results), output, fmt)
     failed = [r for r in results if r.error]
     if failed:
         err.print(f"{len(results) - len(failed)} recordings scored, {len(failed)} failed")

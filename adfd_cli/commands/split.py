@@ -15,8 +15,8 @@ from adfd_cli.console import err
 def split(
     input: Annotated[str, typer.Argument(help="Audio folder, manifest or protocol file (as for featurize).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for train.tsv, val.tsv and test.tsv.")] = Path("splits"),
-    val: Annotated[float, typer.Option("--val", min=0.0, max=0.95, help="Share of utterances for validation.")] = 0.1,
-    test: Annotated[float, typer.Option("--test", min=0.0, max=0.95, help="Share of utterances for test.")] = 0.2,
+    val: Annotated[float, typer.Option("--val", min=0.0, max=0.95, callback=options.finite, help="Share of utterances for validation.")] = 0.1,
+    test: Annotated[float, typer.Option("--test", min=0.0, max=0.95, callback=options.finite, help="Share of utterances for test.")] = 0.2,
     by: Annotated[str, typer.Option("--by", help="Keep utterances that share this field on one side: group, speaker or id.")] = "group",
     hold_out: Annotated[
         list[str] | None,
@@ -32,8 +32,12 @@ def split(
     --hold-out, those attacks are removed from train and val and kept in test.
     """
     from adfd_core.corpus import read_corpus
-    from adfd_core.splits import split_summary, split_utterances, write_splits
+    from adfd_core.outputs import check_output
+    from adfd_core.splits import SPLITS, manifest_path, split_summary, split_utterances, write_splits
 
+    check_output(output, [input, protocol], folder=True)
+    for name in SPLITS:
+        check_output(manifest_path(output, name), [input, protocol])
     utts = read_corpus(input, protocol=protocol, subset=subset, stdin=sys.stdin)
     splits = split_utterances(utts, val=val, test=test, by=by, seed=seed, hold_out=hold_out or ())
     for path in write_splits(splits, output):

@@ -34,8 +34,8 @@ def train(
     ] = None,
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="Most epochs to train.")] = 20,
     batch_size: options.BatchSize = 64,
-    lr: Annotated[float, typer.Option("--lr", min=0.0, help="Adam learning rate.")] = 1e-3,
-    weight_decay: Annotated[float, typer.Option("--weight-decay", min=0.0, help="Adam weight decay.")] = 0.0,
+    lr: Annotated[float, typer.Option("--lr", min=0.0, max=1.0, callback=options.finite, help="Adam learning rate.")] = 1e-3,
+    weight_decay: Annotated[float, typer.Option("--weight-decay", min=0.0, max=1.0, callback=options.finite, help="Adam weight decay.")] = 0.0,
     cosine: Annotated[bool, typer.Option("--cosine", help="Cosine annealing of the learning rate over --epochs.")] = False,
     patience: Annotated[int, typer.Option("--patience", min=1, help="Stop after this many epochs without a better validation AUC.")] = 3,
     balanced: Annotated[bool, typer.Option("--balanced/--no-balanced", help="Class-balanced sampling of training segments.")] = True,
@@ -73,8 +73,12 @@ def train(
 
     import sys
 
-    from adfd_core.training import TrainOptions
+    from adfd_core.outputs import check_output
+    from adfd_core.training import TrainOptions, checkpoint_path, log_path
     from adfd_core.training import train as run_train
+
+    for written in (output, checkpoint_path(output), log_path(output)):  # before the first epoch, not after it
+        check_output(written, [features, val])
 
     opts = TrainOptions(model, feature, epochs, batch_size, lr, weight_decay, cosine, patience, balanced, seed, device,
                         workers, amp, overrides, exclusions, augment)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from adfd_core.frontends.batching import CPU_CHUNK_BYTES, in_chunks
-from adfd_core.frontends.params import positive_float, positive_int
+from adfd_core.frontends.params import MAX_SEGMENT_SECONDS, positive_float, positive_int
 from adfd_core.frontends.spec import FrontendError, FrontendSpec
 
 
@@ -32,6 +32,8 @@ class Frontend(torch.nn.Module):
             self.segment_samples = None
         else:
             seconds = positive_float(spec.name, spec.params, "segment_seconds")
+            if seconds > MAX_SEGMENT_SECONDS:
+                raise FrontendError(f"{spec.name}: segment_seconds={seconds:g} is longer than {MAX_SEGMENT_SECONDS:g} s")
             self.segment_samples = round(seconds * self.sample_rate)
             if self.segment_samples < 1:
                 raise FrontendError(f"{spec.name}: segment_seconds={seconds:g} is shorter than one sample")

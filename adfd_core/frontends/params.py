@@ -7,6 +7,8 @@ from typing import Any
 
 from adfd_core.frontends.spec import FrontendError
 
+MAX_SEGMENT_SECONDS = 60.0  # s; one network input. Two 60-s segments through cqt, then stft-lf, peak at 2.2 GB of memory
+
 
 def check_names(frontend: str, given: Mapping[str, Any], expected: Mapping[str, Any]) -> None:
     """Refuse parameters the front-end does not have, naming the valid ones."""

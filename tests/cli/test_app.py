@@ -36,7 +36,7 @@ def test_unknown_command_is_a_usage_error():
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_committed_completions_match_the_app(shell):
     from adfd_cli.completion_scripts import render
-    from adfd_cli.main import app
+    from adfd_cli.app import app
     import typer
 
     committed = (COMPLETIONS / f"adfd.{shell}").read_text()
