@@ -46,6 +46,7 @@ _adfd() {
             -o|--output) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
             -f|--feature) COMPREPLY=( $(compgen -W "cqt cqt-gam cqt-lf cqt-mel cqt2 logspec pyannote seamless speechbrain stft stft-gam stft-lf stft-mel wave whisper wt wt-gam wt-lf wt-mel" -- "$cur") ); return ;;
             -e|--embedding) COMPREPLY=(); return ;;
+            --param) COMPREPLY=(); return ;;
             --protocol) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
             --subset) COMPREPLY=( $(compgen -W "eval progress hidden_track all" -- "$cur") ); return ;;
             --from-list) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
@@ -57,7 +58,7 @@ _adfd() {
             --batch-size) COMPREPLY=(); return ;;
         esac
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=( $(compgen -W "-o --output -f --feature -e --embedding --protocol --subset --from-list --segment-seconds --augment-copies --augment-seed -j --jobs --device --batch-size --force --help" -- "$cur") )
+            COMPREPLY=( $(compgen -W "-o --output -f --feature -e --embedding --param --protocol --subset --from-list --segment-seconds --augment-copies --augment-seed -j --jobs --device --batch-size --force --help" -- "$cur") )
         else
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi

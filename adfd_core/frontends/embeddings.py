@@ -245,7 +245,9 @@ def check_layers(frontend: str, layers: Any) -> tuple[int, ...] | None:
         and list(layers) == sorted(set(layers))
     )  # fmt: skip
     if not ok:
-        raise FrontendError(f"{frontend}: layers must be null (the last) or a list of increasing layer numbers >= 0, got {layers!r}")
+        raise FrontendError(
+            f"{frontend}: layers must be null (the last) or a list of increasing layer numbers >= 0 such as [3] or [2, 4], got {layers!r}"
+        )
     return None if layers is None else tuple(layers)
 
 

@@ -353,7 +353,7 @@ def test_bad_parameters_are_refused():
         ({"weights_sha256": "abc"}, "64 hex digits"),
         ({"model": ""}, "model must be"),
         ({"pad_to_30s": "yes"}, "true or false"),
-        ({"layers": [2, 1]}, r"layers must be null \(the last\) or a list of increasing layer numbers >= 0, got \[2, 1\]"),
+        ({"layers": [2, 1]}, r"layers must be null \(the last\) or a list of increasing layer numbers >= 0 such as \[3\] or \[2, 4\], got \[2, 1\]"),
         ({"layers": []}, "layers must be null"),
         ({"layers": "2"}, "layers must be null"),
     ]:
@@ -509,6 +509,23 @@ def test_featurize_stores_embedding_rows_with_their_spec(networks, corpus, tmp_p
     assert adfd("info", str(out), "--json") == 0
     shapes = {f["name"]: f["row_shape"] for f in json.loads(capsys.readouterr().out)["features"]}
     assert shapes["whisper"] == [dim]
+
+
+def test_featurize_sets_front_end_parameters(networks, corpus, tmp_path, capsys):
+    from adfd_core.store import FeatureFile
+
+    folder, dim = networks["whisper"]
+    out = tmp_path / "layers.h5"
+    params = ["--param", "whisper.layers=1,2", "--param", "whisper.pooling=mean+std"]
+    assert adfd("featurize", str(corpus), "-o", str(out), "-e", f"whisper={folder}", *params, "--device", "cpu") == 0
+    with FeatureFile(out) as ff:
+        info = ff.feature("whisper")
+        assert info.row_shape == (2, 2 * dim) and info.spec["params"]["layers"] == [1, 2]
+        assert info.spec["params"]["pooling"] == "mean+std"
+    assert adfd("featurize", str(corpus), "-o", str(tmp_path / "x.h5"), "-f", "cqt", "--param", "whisper.layers=1,2") == 2
+    assert "whisper is not computed; add -f whisper or -e whisper" in capsys.readouterr().err
+    assert adfd("featurize", str(corpus), "-o", str(tmp_path / "x.h5"), "-e", "whisper", "--param", "layers=1") == 2
+    assert "give NAME.KEY=VALUE" in capsys.readouterr().err
 
 
 def test_featurize_refuses_bad_embedding_options_and_absent_networks(corpus, tmp_path, capsys, monkeypatch):
