@@ -26,7 +26,7 @@ import torch
 
 from adfd_core import audio, frontends, metrics
 
-TRAINSET = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "trainset"
+TRAINSET = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "trainset"  # beside the checkout (/work/main)
 
 
 def manifest(root: Path) -> list[dict[str, str]]:
@@ -99,7 +99,7 @@ def separability(args: argparse.Namespace) -> None:
             test_seg = ~train_seg
             p = clf.predict_proba(scaler.transform(emb[test_seg, j]))[:, 1]
             for rec in np.unique(owner[test_seg]):
-                q = np.clip(p[owner[test_seg] == rec].mean(), 1e-9, 1 - 1e-9)
+                q = np.clip(float(p[owner[test_seg] == rec].mean()), 1e-9, 1 - 1e-9)  # float64: p is float32
                 scores[rec] = np.log(q) - np.log1p(-q)
         bona, spoof = scores[y_rec == 1], scores[y_rec == 0]
         eer, _ = metrics.eer(bona, spoof)
