@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from adfd_cli.commands.bundle import bundle
 from adfd_cli.commands.completions import completions
 from adfd_cli.commands.evaluate import evaluate
 from adfd_cli.commands.explain import explain
@@ -27,6 +28,7 @@ app = typer.Typer(
 app.command("featurize", epilog=EXIT_CODES_HELP)(featurize)
 app.command("split", epilog=EXIT_CODES_HELP)(split)
 app.command("train", epilog=EXIT_CODES_HELP)(train)
+app.command("bundle", epilog=EXIT_CODES_HELP)(bundle)
 app.command("fuse", epilog=EXIT_CODES_HELP)(fuse)
 app.command("evaluate", epilog=EXIT_CODES_HELP)(evaluate)
 app.command("score", epilog=EXIT_CODES_HELP)(score)

@@ -89,8 +89,11 @@ class LoadedModel:
 
 def frontend_key(spec: dict) -> str:
     """A digest of a front-end spec, ignoring the informational row_shape and, for a pre-trained
-    network pinned by its weights_sha256, where its files lie (``model``)."""
-    params = spec["params"]
+    network pinned by its weights_sha256, where its files lie (``model``). A spec written before a
+    parameter was added has the same key as one that gives that parameter the value it means."""
+    from adfd_core.frontends.registry import added_params
+
+    params = {**added_params(spec["name"]), **spec["params"]}
     if params.get("weights_sha256"):
         params = {k: v for k, v in params.items() if k != "model"}
     return digest({**{k: v for k, v in spec.items() if k != "row_shape"}, "params": params})[:16]

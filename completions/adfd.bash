@@ -2,10 +2,21 @@
 _adfd() {
     local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
     if [[ $COMP_CWORD -eq 1 ]]; then
-        COMPREPLY=( $(compgen -W "completions evaluate explain featurize fuse info models score split train --help" -- "$cur") )
+        COMPREPLY=( $(compgen -W "bundle completions evaluate explain featurize fuse info models score split train --help" -- "$cur") )
         return
     fi
     case "${COMP_WORDS[1]}" in
+    bundle)
+        case "$prev" in
+            -w|--whisper) COMPREPLY=(); return ;;
+            -o|--output) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
+        esac
+        if [[ "$cur" == -* ]]; then
+            COMPREPLY=( $(compgen -W "-w --whisper -o --output --float32 --force --help" -- "$cur") )
+        else
+            COMPREPLY=( $(compgen -f -- "$cur") )
+        fi
+        ;;
     completions)
         case "$prev" in
         esac
@@ -46,6 +57,7 @@ _adfd() {
             -o|--output) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
             -f|--feature) COMPREPLY=( $(compgen -W "cqt cqt-gam cqt-lf cqt-mel cqt2 logspec pyannote seamless speechbrain stft stft-gam stft-lf stft-mel wave whisper wt wt-gam wt-lf wt-mel" -- "$cur") ); return ;;
             -e|--embedding) COMPREPLY=(); return ;;
+            --param) COMPREPLY=(); return ;;
             --protocol) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
             --subset) COMPREPLY=( $(compgen -W "eval progress hidden_track all" -- "$cur") ); return ;;
             --from-list) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
@@ -57,7 +69,7 @@ _adfd() {
             --batch-size) COMPREPLY=(); return ;;
         esac
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=( $(compgen -W "-o --output -f --feature -e --embedding --protocol --subset --from-list --segment-seconds --augment-copies --augment-seed -j --jobs --device --batch-size --force --help" -- "$cur") )
+            COMPREPLY=( $(compgen -W "-o --output -f --feature -e --embedding --param --protocol --subset --from-list --segment-seconds --augment-copies --augment-seed -j --jobs --device --batch-size --force --help" -- "$cur") )
         else
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi
@@ -135,7 +147,7 @@ _adfd() {
         ;;
     train)
         case "$prev" in
-            -m|--model) COMPREPLY=( $(compgen -W "cnn.v1 rnn.v1 crnn.v1 resnet18.v1 mobilenet_v3.v1 efficientnet_b0.v1 densenet121.v1 shufflenet_v2.v1 swin_t.v1 convnext_tiny.v1 googlenet.v1 mnasnet.v1 regnet.v1 mlp.v1 fdl.v1 wavespec.v1" -- "$cur") ); return ;;
+            -m|--model) COMPREPLY=( $(compgen -W "cnn.v1 rnn.v1 crnn.v1 resnet18.v1 mobilenet_v3.v1 efficientnet_b0.v1 densenet121.v1 shufflenet_v2.v1 swin_t.v1 convnext_tiny.v1 googlenet.v1 mnasnet.v1 regnet.v1 mlp.v1 logreg.v1 layerweight.v1 fdl.v1 wavespec.v1 whisper-probe.v1" -- "$cur") ); return ;;
             -o|--output) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
             --val) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
             -f|--feature) COMPREPLY=( $(compgen -W "cqt cqt-gam cqt-lf cqt-mel cqt2 logspec pyannote seamless speechbrain stft stft-gam stft-lf stft-mel wave whisper wt wt-gam wt-lf wt-mel" -- "$cur") ); return ;;

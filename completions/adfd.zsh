@@ -3,6 +3,7 @@
 _adfd() {
     local -a commands
     commands=(
+        'bundle:Put the Whisper encoder (cut after the deepest layer the back-end reads) inside the back-end'\''s model'
         'completions:Print the completion script for SHELL (bash\: `source <(adfd completions bash)`)'
         'evaluate:Compute detection metrics of labelled scores\: pooled, then per attack'
         'explain:Explain a feature-decomposition model'\''s decisions'
@@ -22,6 +23,15 @@ _adfd() {
     shift words
     (( CURRENT-- ))
     case $cmd in
+    bundle)
+        _arguments \
+            '(-w --whisper)'{-w,--whisper}'[The Whisper folder the rows were made with (same weights)]:value: ' \
+            '(-o --output)'{-o,--output}'[Model file to write (.safetensors)]:file:_files' \
+            '(--float32)'--float32'[Store the encoder in float32 (default float16\: half the size)]' \
+            '(--force)'--force'[Overwrite an existing output]' \
+            '(--help)'--help'[Show the command'\''s help]' \
+            '*:file:_files'
+        ;;
     completions)
         _arguments \
             '(--help)'--help'[Show the command'\''s help]' \
@@ -51,6 +61,7 @@ _adfd() {
             '(-o --output)'{-o,--output}'[Feature file to write (HDF5)]:file:_files' \
             '*'{-f,--feature}'[Front-end name, repeatable (see `adfd info --features`). Default\: cqt]:value:(cqt cqt-gam cqt-lf cqt-mel cqt2 logspec pyannote seamless speechbrain stft stft-gam stft-lf stft-mel wave whisper wt wt-gam wt-lf wt-mel)' \
             '*'{-e,--embedding}'[Pre-trained embedding, repeatable\: whisper, seamless, speechbrain or pyannote. MODEL is the network'\''s folder or a Hugging Face repo id in the local cache (default\: the paper'\''s); --embedding NAME is the same as --feature NAME]:value: ' \
+            '*'--param'[A front-end parameter, repeatable, e.g. whisper.layers=2,4, whisper.layers=\[3\] or whisper.pooling=mean+std (see `adfd info --features`); VALUE is JSON, or a comma-separated list of integers, or else text]:value: ' \
             '(--protocol)'--protocol'[Corpus description\: ASVspoof 2019 LA protocol, ASVspoof 2021 LA/DF key, In-the-Wild meta.csv, or a CSV/TSV manifest with a header. INPUT is then the audio folder]:file:_files' \
             '(--subset)'--subset'[ASVspoof 2021 keys\: which subset to keep (eval, progress, hidden_track, all)]:value:(eval progress hidden_track all)' \
             '(--from-list)'--from-list'[Read audio paths, one per line, from this file ('\''-'\'' for stdin) instead of INPUT]:file:_files' \
@@ -123,7 +134,7 @@ _adfd() {
         ;;
     train)
         _arguments \
-            '(-m --model)'{-m,--model}'[Registered model, e.g. cnn.v1 (see `adfd models`)]:value:(cnn.v1 rnn.v1 crnn.v1 resnet18.v1 mobilenet_v3.v1 efficientnet_b0.v1 densenet121.v1 shufflenet_v2.v1 swin_t.v1 convnext_tiny.v1 googlenet.v1 mnasnet.v1 regnet.v1 mlp.v1 fdl.v1 wavespec.v1)' \
+            '(-m --model)'{-m,--model}'[Registered model, e.g. cnn.v1 (see `adfd models`)]:value:(cnn.v1 rnn.v1 crnn.v1 resnet18.v1 mobilenet_v3.v1 efficientnet_b0.v1 densenet121.v1 shufflenet_v2.v1 swin_t.v1 convnext_tiny.v1 googlenet.v1 mnasnet.v1 regnet.v1 mlp.v1 logreg.v1 layerweight.v1 fdl.v1 wavespec.v1 whisper-probe.v1)' \
             '(-o --output)'{-o,--output}'[Model file to write (.safetensors)]:file:_files' \
             '(--val)'--val'[Validation feature file; without it a group-disjoint tenth of the training file validates]:file:_files' \
             '(-f --feature)'{-f,--feature}'[Which feature of the file to train on (default\: the only one, or the model'\''s)]:value:(cqt cqt-gam cqt-lf cqt-mel cqt2 logspec pyannote seamless speechbrain stft stft-gam stft-lf stft-mel wave whisper wt wt-gam wt-lf wt-mel)' \

@@ -6,6 +6,7 @@ layer so that probabilities spread over (0, 1) and a wrong segment, mean or mode
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -45,10 +46,17 @@ def _tiny_encoder_config() -> str:
     return encoder_json(Wav2Vec2Config(**TINY_ENCODER))
 
 
+TINY_WHISPER_ENCODER = {  # 1-s segments (50 positions), 2 blocks of width 8
+    "activation_dropout": 0.0, "activation_function": "gelu", "attention_dropout": 0.0, "d_model": 8, "dropout": 0.0,
+    "encoder_attention_heads": 2, "encoder_ffn_dim": 16, "encoder_layers": 2, "max_source_positions": 50, "num_mel_bins": 80,
+}  # fmt: skip
+
 SMALL = {  # --set overrides that make a model small and fast, for tests that go through every registered model
     "fdl.v1": lambda: {"width": "8", "crop_seconds": "0.5", "synthesizers": "a,b"},
     "wavespec.v1": lambda: {"pretrained": "none", "encoder_config": _tiny_encoder_config(), "crop_seconds": "1.0",
                             "layers": "1,2,3", "unet_channels": "4,8,16", "fusion_dim": "16", "embedding_dim": "2"},
+    "whisper-probe.v1": lambda: {"crop_seconds": "1.0", "encoder_config": json.dumps(TINY_WHISPER_ENCODER), "full_depth": "3",
+                                 "layers": "0,2", "pooling": "mean+std", "head": "layerweight.v1", "storage_dtype": "float32"},
 }
 
 
@@ -93,3 +101,19 @@ def save_whisper(folder: Path, seed: int = 0) -> Path:
     WhisperForConditionalGeneration(config).save_pretrained(folder)
     WhisperFeatureExtractor().save_pretrained(folder)
     return folder
+
+
+def whisper_backend(path: Path, whisper: Path, params: dict, name: str, seed: int = 0) -> Path:
+    """A back-end on rows of the whisper front-end (network ``whisper``, front-end ``params``) as training
+    leaves it: seeded random weights (scaled up, so probabilities spread) and the input statistics of
+    rows of a few random sounds."""
+    fe = frontends.build("whisper", model=str(whisper), **params)
+    rows = fe(torch.sin(torch.linspace(0, 3000, 32_000))[None] * torch.rand(8, 1) + 0.05 * torch.randn(8, 32_000))
+    config = registry.make_config(name, input_shape=fe.output_shape())
+    torch.manual_seed(seed)
+    model = registry.build(name, config)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(4.0)
+    model.set_input_statistics(rows.mean(0), rows.std(0) + 1e-3)
+    return save_model(path, model, ModelFile(name, config, fe.spec.to_dict(), training={"seed": seed}, calibration={"a": 2.0}))

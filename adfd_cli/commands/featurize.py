@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -32,6 +34,15 @@ def featurize(
             help="Pre-trained embedding, repeatable: whisper, seamless, speechbrain or pyannote. MODEL is the "
             "network's folder or a Hugging Face repo id in the local cache (default: the paper's); "
             "--embedding NAME is the same as --feature NAME.",
+        ),
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            metavar="NAME.KEY=VALUE",
+            help="A front-end parameter, repeatable, e.g. whisper.layers=2,4, whisper.layers=[3] or whisper.pooling=mean+std "
+            "(see `adfd info --features`); VALUE is JSON, or a comma-separated list of integers, or else text.",
         ),
     ] = None,
     protocol: options.Protocol = None,
@@ -72,6 +83,10 @@ def featurize(
     unknown = [n for n in names if n not in available()]
     if unknown:
         raise typer.BadParameter(f"unknown feature {unknown[0]!r}; choose from {', '.join(available())}", param_hint="--feature")
+    for name, key, value in map(_frontend_param, param or []):
+        if name not in names:
+            raise typer.BadParameter(f"{name}.{key}: {name} is not computed; add -f {name} or -e {name}", param_hint="--param")
+        params[name] = {**params.get(name, {}), key: value}
     if (input is None) == (from_list is None):
         raise typer.BadParameter("give exactly one of INPUT or --from-list", param_hint="INPUT")
     source = from_list if from_list is not None else input
@@ -91,12 +106,26 @@ def featurize(
     return 3 if result.failures else 0
 
 
-def _embedding_params(values: list[str]) -> dict[str, dict[str, str]]:
+def _frontend_param(text: str) -> tuple[str, str, Any]:
+    """NAME.KEY=VALUE -> (NAME, KEY, VALUE): JSON, a comma-separated list of integers, or else the text itself."""
+    target, sep, raw = text.partition("=")
+    name, dot, key = target.partition(".")
+    if not (sep and dot and name and key):
+        raise typer.BadParameter(f"{text!r}: give NAME.KEY=VALUE, e.g. whisper.layers=2,4", param_hint="--param")
+    if re.fullmatch(r"\d+(,\d+)+", raw.strip()):
+        return name, key, [int(k) for k in raw.split(",")]
+    try:
+        return name, key, json.loads(raw)
+    except json.JSONDecodeError:
+        return name, key, raw
+
+
+def _embedding_params(values: list[str]) -> dict[str, dict[str, Any]]:
     """--embedding NAME[=MODEL] values -> {NAME: {"model": MODEL}} ({} for the default network); a MODEL that
     is an existing folder is made absolute, so `adfd score` finds it from anywhere."""
     from adfd_core.frontends.names import EMBEDDINGS
 
-    params: dict[str, dict[str, str]] = {}
+    params: dict[str, dict[str, Any]] = {}
     for value in values:
         name, _, model = value.partition("=")
         if name not in EMBEDDINGS:

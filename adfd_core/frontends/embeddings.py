@@ -23,6 +23,15 @@ ceil(samples / 320) positions, one per 20 ms): 15x less compute for 2-s segments
 is over exactly the frames that cover the audio. The embeddings differ somewhat from those of a
 30-s padded input (attention sees no padding); ``pad_to_30s=True`` gives those instead, pooled over
 the same leading frames.
+
+Whisper's ``layers`` picks which hidden states are pooled, numbered as transformers'
+``output_hidden_states`` numbers them: 0 the input of the first block (convolutions plus positions),
+k the output of block k, the last one through the encoder's closing LayerNorm (what
+``last_hidden_state`` is). ``null`` (the default, and what a spec written before the parameter
+existed means) is the last. The encoder is cut after the deepest layer asked for: blocks above it are
+neither loaded onto the device nor run. ``pooling`` is ``mean`` or ``mean+std`` (the mean and the
+population standard deviation over the frames, concatenated). One layer gives a vector (D or 2D);
+a list of several gives a (L, D or 2D) stack, for a back-end that learns how to weigh them.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ from typing import Any, ClassVar
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from adfd_core.frontends import pretrained
 from adfd_core.frontends.base import Frontend
@@ -42,7 +52,7 @@ from adfd_core.frontends.spec import FrontendError, FrontendSpec
 SAMPLE_RATE = 16_000  # Hz: every one of these networks takes 16-kHz audio
 SEGMENT_SECONDS = 2.0  # s: the ensemble paper's segments
 WHISPER_WINDOW_SECONDS = 30.0  # s: the longest input Whisper's encoder has positions for
-POOLINGS = ("mean",)
+POOLINGS = ("mean", "mean+std")  # over the frames of the segment; mean+std: both, concatenated
 
 
 def _defaults(model: str, **extra: Any) -> dict[str, Any]:
@@ -58,6 +68,8 @@ class EmbeddingFrontend(Frontend):
     """
 
     DEFAULTS: ClassVar[dict[str, Any]]  # every parameter with its default (see _defaults)
+    ADDED: ClassVar[dict[str, Any]] = {}  # parameters added since version 1, with the value a spec without them means
+    poolings: ClassVar[tuple[str, ...]] = ("mean",)  # what ``pooling`` may be
     default_dim: ClassVar[int]  # D of the default network, known without its files
     gated: ClassVar[bool] = False  # the networks need a Hugging Face login to download
 
@@ -73,8 +85,8 @@ class EmbeddingFrontend(Frontend):
         pinned = p["weights_sha256"]
         if pinned != "" and not (isinstance(pinned, str) and pretrained.SHA256_HEX.fullmatch(pinned)):
             raise FrontendError(f"{name}: weights_sha256 must be empty or 64 hex digits, got {pinned!r}")
-        if "pooling" in p and p["pooling"] not in POOLINGS:
-            raise FrontendError(f"{name}: pooling must be one of {', '.join(POOLINGS)}, got {p['pooling']!r}")
+        if "pooling" in p and p["pooling"] not in self.poolings:
+            raise FrontendError(f"{name}: pooling must be one of {', '.join(self.poolings)}, got {p['pooling']!r}")
         self.model = p["model"]
         # Follows .to(device): where the network goes when it is loaded.
         self.register_buffer("anchor", torch.zeros(0), persistent=False)
@@ -124,13 +136,17 @@ class EmbeddingFrontend(Frontend):
         """(D,): from the network's config, or the default network's known size when its files are absent."""
         found = self._folder or pretrained.locate(self._given.name, self.model)
         if found is not None:
-            return (self.dimension(found),)
+            return self.row_shape(self.dimension(found))
         if self.model == self.DEFAULTS["model"]:
-            return (self.default_dim,)
+            return self.row_shape(self.default_dim)
         raise pretrained.missing(self._given.name, self.model, self.gated)
 
+    def row_shape(self, dim: int) -> tuple[int, ...]:
+        """The shape of one row for a network of width ``dim``: (dim,) unless the front-end pools otherwise."""
+        return (dim,)
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """(batch, segment_samples) float32 -> (batch, D) float32."""
+        """(batch, segment_samples) float32 -> (batch, *row_shape) float32."""
         with torch.no_grad():
             return self.loaded()(x).float()
 
@@ -186,9 +202,12 @@ class TransformersEmbedding(EmbeddingFrontend):
 
 
 class WhisperEmbedding(TransformersEmbedding):
-    """Whisper's encoder over log-mel frames, averaged over the frames that cover the segment: (batch, d_model)."""
+    """Whisper's encoder over log-mel frames, its chosen hidden states pooled over the frames that cover the
+    segment: (batch, D), (batch, 2D) with mean+std, or (batch, L, D or 2D) for several layers."""
 
-    DEFAULTS = _defaults("openai/whisper-base", pooling="mean", pad_to_30s=False)
+    DEFAULTS = _defaults("openai/whisper-base", pooling="mean", pad_to_30s=False, layers=None)
+    ADDED = {"layers": None}
+    poolings = POOLINGS
     default_dim = 512  # whisper-base
     size_key = "d_model"
 
@@ -199,6 +218,12 @@ class WhisperEmbedding(TransformersEmbedding):
         if not isinstance(spec.params["pad_to_30s"], bool):
             raise FrontendError(f"{spec.name}: pad_to_30s must be true or false, got {spec.params['pad_to_30s']!r}")
         self.pad_to_30s = spec.params["pad_to_30s"]
+        self.layers = check_layers(spec.name, spec.params["layers"])
+        self.pooling = spec.params["pooling"]
+
+    def row_shape(self, dim: int) -> tuple[int, ...]:
+        width = 2 * dim if self.pooling == "mean+std" else dim
+        return (width,) if self.layers is None or len(self.layers) == 1 else (len(self.layers), width)
 
     def load(self, folder: Path) -> nn.Module:
         from transformers import WhisperFeatureExtractor, WhisperModel
@@ -207,15 +232,23 @@ class WhisperEmbedding(TransformersEmbedding):
             extractor = WhisperFeatureExtractor.from_pretrained(folder, local_files_only=True)
             model, info = WhisperModel.from_pretrained(folder, local_files_only=True, output_loading_info=True)
         pretrained.check_loaded(self._given.name, folder, info, "encoder.")
-        encoder = model.get_encoder()
-        frame = extractor.hop_length * encoder.conv1.stride[0] * encoder.conv2.stride[0]  # samples per encoder position
-        n_real = math.ceil(self.segment_samples / frame)
-        if n_real > encoder.max_source_positions:
-            seconds = encoder.max_source_positions * frame / SAMPLE_RATE
-            raise FrontendError(f"{self._given.name}: {folder} takes at most {seconds:g} s; segment_seconds is longer")
-        if not self.pad_to_30s:
-            _shorten(encoder, n_real)
-        return WhisperEncoderMean(extractor, encoder, encoder.max_source_positions * frame, n_real)
+        return WhisperEncoderPool.cut(
+            extractor, model.get_encoder(), self.segment_samples, self.pad_to_30s, self.layers, self.pooling, f"{self._given.name}: {folder}"
+        )
+
+
+def check_layers(frontend: str, layers: Any) -> tuple[int, ...] | None:
+    """``layers`` as a tuple of distinct increasing hidden-state numbers >= 0, or None (the last)."""
+    ok = layers is None or (
+        isinstance(layers, (list, tuple)) and len(layers) > 0
+        and all(isinstance(k, int) and not isinstance(k, bool) and k >= 0 for k in layers)
+        and list(layers) == sorted(set(layers))
+    )  # fmt: skip
+    if not ok:
+        raise FrontendError(
+            f"{frontend}: layers must be null (the last) or a list of increasing layer numbers >= 0 such as [3] or [2, 4], got {layers!r}"
+        )
+    return None if layers is None else tuple(layers)
 
 
 def _shorten(encoder: nn.Module, n_positions: int) -> None:
@@ -226,22 +259,80 @@ def _shorten(encoder: nn.Module, n_positions: int) -> None:
     encoder.config.max_source_positions = encoder.max_source_positions = n_positions
 
 
-class WhisperEncoderMean(nn.Module):
-    """(batch, samples) -> log-mel (WhisperFeatureExtractor, zero-padded to window samples) -> encoder -> mean of
-    the first n_real positions: (batch, d_model)."""
+def _drop_blocks(encoder: nn.Module, depth: int) -> None:
+    """Keep the first ``depth`` blocks of a transformers WhisperEncoder (its config says so too)."""
+    encoder.layers = encoder.layers[:depth]
+    encoder.config = copy.deepcopy(encoder.config)
+    encoder.config.encoder_layers = depth
 
-    def __init__(self, extractor: Any, encoder: nn.Module, window: int, n_real: int):
+
+class WhisperEncoderPool(nn.Module):
+    """(batch, samples) -> log-mel (WhisperFeatureExtractor, zero-padded to ``window`` samples) -> encoder blocks
+    -> the hidden states ``layers`` (None: the last, ``last_hidden_state``), each pooled over the first
+    ``n_real`` positions: (batch, D or 2D), or (batch, L, D or 2D) for several layers.
+
+    ``full_depth`` is the number of blocks of the network the encoder came from: hidden state
+    ``full_depth`` goes through the closing LayerNorm; an encoder cut lower has no use for it.
+    """
+
+    def __init__(self, extractor: Any, encoder: nn.Module, window: int, n_real: int, full_depth: int,
+                 layers: tuple[int, ...] | None, pooling: str):  # fmt: skip
         super().__init__()
         self.extractor, self.encoder, self.window, self.n_real = extractor, encoder, window, n_real
+        self.full_depth, self.layers, self.pooling = full_depth, layers, pooling
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    @classmethod
+    def cut(cls, extractor: Any, encoder: nn.Module, segment_samples: int, pad_to_30s: bool,
+            layers: tuple[int, ...] | None, pooling: str, what: str) -> WhisperEncoderPool:  # fmt: skip
+        """The pooling module over a transformers WhisperEncoder cut to the segment (unless pad_to_30s) and to
+        the deepest of ``layers``; a FrontendError (prefixed with ``what``) for a segment or layer it lacks."""
+        frame = extractor.hop_length * encoder.conv1.stride[0] * encoder.conv2.stride[0]  # samples per encoder position
+        n_real = math.ceil(segment_samples / frame)
+        if n_real > encoder.max_source_positions:
+            seconds = encoder.max_source_positions * frame / SAMPLE_RATE
+            raise FrontendError(f"{what} takes at most {seconds:g} s; segment_seconds is longer")
+        full_depth = len(encoder.layers)
+        if layers is not None and layers[-1] > full_depth:
+            raise FrontendError(f"{what} has {full_depth} encoder layers; layers asks for layer {layers[-1]}")
+        _drop_blocks(encoder, full_depth if layers is None else layers[-1])
+        if not pad_to_30s:
+            _shorten(encoder, n_real)
+        return cls(extractor, encoder, encoder.max_source_positions * frame, n_real, full_depth, layers, pooling)
+
+    def hidden_states(self, mel: torch.Tensor) -> list[torch.Tensor]:
+        """(batch, n_mels, 2 * positions) -> the hidden states ``layers`` asks for, each (batch, positions, D),
+        computed as transformers' WhisperEncoder computes them."""
+        enc = self.encoder
+        h = F.gelu(enc.conv2(F.gelu(enc.conv1(mel)))).permute(0, 2, 1)
+        h = F.dropout(h + enc.embed_positions.weight, p=enc.dropout, training=self.training)
+        wanted = self.layers if self.layers is not None else (self.full_depth,)
+        states = [h] if wanted[0] == 0 else []
+        for number, block in enumerate(enc.layers, start=1):
+            h = block(h, None)
+            h = h[0] if isinstance(h, tuple) else h  # some transformers versions return a tuple
+            if number in wanted:
+                states.append(enc.layer_norm(h) if number == self.full_depth else h)
+        return states
+
+    def pool(self, h: torch.Tensor) -> torch.Tensor:
+        """(batch, positions, D) -> (batch, D) mean, or (batch, 2D) mean and std, over the first n_real positions."""
+        real = h[:, : self.n_real]
+        if self.pooling == "mean":
+            return real.mean(dim=1)
+        std, mean = torch.std_mean(real, dim=1, correction=0)
+        return torch.cat([mean, std], dim=1)
+
+    def log_mel(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, samples) -> (batch, n_mels, window / hop) in the encoder's dtype, on x's device."""
         mel = self.extractor(
             x.detach().cpu().numpy(), sampling_rate=SAMPLE_RATE, padding="max_length", max_length=self.window,
             truncation=True, return_tensors="pt", device=str(x.device),
         )["input_features"]
-        dtype = self.encoder.conv1.weight.dtype
-        hidden = self.encoder(mel.to(x.device, dtype)).last_hidden_state  # (batch, positions, d_model)
-        return hidden[:, : self.n_real].mean(dim=1)
+        return mel.to(x.device, self.encoder.conv1.weight.dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = [self.pool(h) for h in self.hidden_states(self.log_mel(x))]
+        return pooled[0] if len(pooled) == 1 else torch.stack(pooled, dim=1)
 
 
 # --------------------------------------------------------------------------- SeamlessM4T

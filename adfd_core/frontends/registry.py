@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -20,6 +20,7 @@ class _Entry:
     version: int
     defaults: Mapping[str, Any]
     make: Callable[[FrontendSpec], Frontend]
+    added: Mapping[str, Any] = field(default_factory=dict)  # parameters added later, with the value an older spec means
 
 
 @cache
@@ -40,7 +41,7 @@ def _registry() -> dict[str, _Entry]:
     entries["cqt2"] = _Entry(1, CQT2_DEFAULTS, CqtMagPhase)
     entries["wave"] = _Entry(1, WAVE_DEFAULTS, Waveform)
     for name in names.EMBEDDINGS:
-        entries[name] = _Entry(1, EMBEDDINGS[name].DEFAULTS, EMBEDDINGS[name])
+        entries[name] = _Entry(1, EMBEDDINGS[name].DEFAULTS, EMBEDDINGS[name], EMBEDDINGS[name].ADDED)
     return entries
 
 
@@ -54,6 +55,12 @@ def _entry(name: str) -> _Entry:
         return _registry()[name]
     except (KeyError, TypeError):
         raise FrontendError(f"unknown front-end {name!r}; valid names: {', '.join(available())}") from None
+
+
+def added_params(name: str) -> dict[str, Any]:
+    """The parameters ``name`` gained after its specs were first written, with the value a spec without them means."""
+    found = _registry().get(name)
+    return dict(found.added) if found else {}
 
 
 def build(name: str, segment_seconds: float | None = None, **params: Any) -> Frontend:
@@ -71,9 +78,13 @@ def build(name: str, segment_seconds: float | None = None, **params: Any) -> Fro
 
 
 def from_spec(spec: FrontendSpec | Mapping[str, Any]) -> Frontend:
-    """Rebuild exactly the front-end that produced a stored feature; refuses unknown names, versions and parameters."""
+    """Rebuild exactly the front-end that produced a stored feature; refuses unknown names, versions and parameters.
+
+    A spec written before a parameter was added gets the value that gives its rows (``added``).
+    """
     spec = spec if isinstance(spec, FrontendSpec) else FrontendSpec.from_dict(spec)
     entry = _entry(spec.name)
+    spec = FrontendSpec(spec.name, spec.version, {**entry.added, **spec.params})
     if spec.version != entry.version:
         raise FrontendError(
             f"front-end {spec.name!r} version {spec.version} is not known to this adfd (it has version {entry.version}); "

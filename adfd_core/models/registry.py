@@ -44,7 +44,9 @@ def _registry() -> dict[str, ModelEntry]:
     from adfd_core.models.baselines import CNN, CRNN, RNN, CNNConfig, CRNNConfig, RNNConfig
     from adfd_core.models.embeddings import MLP, MLPConfig
     from adfd_core.models.fdl import FDL, FDLConfig
+    from adfd_core.models.heads import LayerWeight, LayerWeightConfig, LogReg, LogRegConfig
     from adfd_core.models.wavespec import WaveSpec, WaveSpecConfig
+    from adfd_core.models.whisper_probe import WhisperProbe, WhisperProbeConfig
     from adfd_core.models.vision import ARCHS, VisionConfig, VisionModel
 
     entries = [
@@ -56,10 +58,15 @@ def _registry() -> dict[str, ModelEntry]:
         description = f"{arch.title} (torchvision), ImageNet init optional"
         entries.append(ModelEntry(f"{key}.v1", VisionConfig, partial(VisionModel, key), "cqt", "segments", description))
     entries.append(ModelEntry("mlp.v1", MLPConfig, MLP, "whisper", "segments", "ensemble paper's MLP on audio embeddings: Dense 128, Dense 2"))
+    entries.append(ModelEntry("logreg.v1", LogRegConfig, LogReg, "whisper", "segments", "logistic regression on standardized embedding rows"))
+    entries.append(ModelEntry("layerweight.v1", LayerWeightConfig, LayerWeight, "whisper", "segments",
+                              "learned softmax weights over a stack of layers' embeddings, then Dense 128, Dense 2"))
     entries.append(ModelEntry("fdl.v1", FDLConfig, FDL, "wave", "wave",
                               "feature decomposition: ResNet-18 with synthesizer and content streams on 3-s log spectrograms"))
     entries.append(ModelEntry("wavespec.v1", WaveSpecConfig, WaveSpec, "wave", "wave",
                               "WaveSpec: Wav2Vec2 XLS-R and a CQT U-Net fused at 3 scales, single center loss"))
+    entries.append(ModelEntry("whisper-probe.v1", WhisperProbeConfig, WhisperProbe, "wave", "wave",
+                              "Whisper's encoder (cut), pooling and a head in one file: `adfd bundle` makes it"))
     return {e.name: e for e in entries}
 
 

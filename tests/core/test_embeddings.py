@@ -206,6 +206,40 @@ def test_whisper_window_depends_only_on_the_segment_length(networks, make_audio)
         build("whisper", segment_seconds=31.0)
 
 
+@pytest.mark.parametrize("pooling", ["mean", "mean+std"])
+@pytest.mark.parametrize("layers", [[0], [1], [2], [0, 2], [0, 1, 2]])
+def test_whisper_layers_are_the_hidden_states_transformers_numbers(networks, make_audio, layers, pooling):
+    from transformers import WhisperFeatureExtractor, WhisperModel
+
+    folder, dim = networks["whisper"]
+    x = segments(make_audio)
+    encoder = WhisperModel.from_pretrained(folder).get_encoder().eval()
+    mel = WhisperFeatureExtractor.from_pretrained(folder)(x.numpy(), sampling_rate=SR, return_tensors="pt").input_features
+    with torch.no_grad():
+        states = encoder(mel, output_hidden_states=True).hidden_states  # 0: input of block 1; 2: last, after the LayerNorm
+    real = [states[k][:, : SEGMENT // 320] for k in layers]
+    pooled = [h.mean(1) if pooling == "mean" else torch.cat([h.mean(1), h.std(1, unbiased=False)], 1) for h in real]
+    reference = pooled[0] if len(layers) == 1 else torch.stack(pooled, 1)
+    fe = build("whisper", model=str(folder), pad_to_30s=True, layers=layers, pooling=pooling)
+    width = dim * (2 if pooling == "mean+std" else 1)
+    assert fe.output_shape() == ((width,) if len(layers) == 1 else (len(layers), width))
+    got = fe(x)
+    assert got.shape == (3, *fe.output_shape())
+    torch.testing.assert_close(got, reference, atol=1e-5, rtol=1e-4)
+    assert len(fe.loaded().encoder.layers) == max(layers)  # blocks above the deepest layer are not kept
+
+
+def test_whisper_default_layer_is_the_last_and_old_specs_mean_it(networks, make_audio):
+    folder, _ = networks["whisper"]
+    x = segments(make_audio)
+    default = build("whisper", model=str(folder))
+    rows = default(x)
+    assert torch.equal(build("whisper", model=str(folder), layers=[2])(x), rows)
+    old = default.spec.to_dict()
+    del old["params"]["layers"]  # a feature or model file written before the parameter existed
+    assert torch.equal(from_spec(old)(x), rows)
+
+
 def test_seamless_matches_transformers_speech_encoder(networks, make_audio):
     from transformers import SeamlessM4TFeatureExtractor, SeamlessM4TModel
 
@@ -319,9 +353,18 @@ def test_bad_parameters_are_refused():
         ({"weights_sha256": "abc"}, "64 hex digits"),
         ({"model": ""}, "model must be"),
         ({"pad_to_30s": "yes"}, "true or false"),
+        ({"layers": [2, 1]}, r"layers must be null \(the last\) or a list of increasing layer numbers >= 0 such as \[3\] or \[2, 4\], got \[2, 1\]"),
+        ({"layers": []}, "layers must be null"),
+        ({"layers": "2"}, "layers must be null"),
     ]:
         with pytest.raises(FrontendError, match=message):
             build("whisper", **params)
+
+
+def test_whisper_layer_beyond_the_network_is_refused(networks, make_audio):
+    folder, _ = networks["whisper"]
+    with pytest.raises(FrontendError, match=r"has 2 encoder layers; layers asks for layer 3"):
+        build("whisper", model=str(folder), layers=[1, 3])(segments(make_audio))
 
 
 def test_spec_pins_the_weights(networks, make_audio, tmp_path):
@@ -466,6 +509,23 @@ def test_featurize_stores_embedding_rows_with_their_spec(networks, corpus, tmp_p
     assert adfd("info", str(out), "--json") == 0
     shapes = {f["name"]: f["row_shape"] for f in json.loads(capsys.readouterr().out)["features"]}
     assert shapes["whisper"] == [dim]
+
+
+def test_featurize_sets_front_end_parameters(networks, corpus, tmp_path, capsys):
+    from adfd_core.store import FeatureFile
+
+    folder, dim = networks["whisper"]
+    out = tmp_path / "layers.h5"
+    params = ["--param", "whisper.layers=1,2", "--param", "whisper.pooling=mean+std"]
+    assert adfd("featurize", str(corpus), "-o", str(out), "-e", f"whisper={folder}", *params, "--device", "cpu") == 0
+    with FeatureFile(out) as ff:
+        info = ff.feature("whisper")
+        assert info.row_shape == (2, 2 * dim) and info.spec["params"]["layers"] == [1, 2]
+        assert info.spec["params"]["pooling"] == "mean+std"
+    assert adfd("featurize", str(corpus), "-o", str(tmp_path / "x.h5"), "-f", "cqt", "--param", "whisper.layers=1,2") == 2
+    assert "whisper is not computed; add -f whisper or -e whisper" in capsys.readouterr().err
+    assert adfd("featurize", str(corpus), "-o", str(tmp_path / "x.h5"), "-e", "whisper", "--param", "layers=1") == 2
+    assert "give NAME.KEY=VALUE" in capsys.readouterr().err
 
 
 def test_featurize_refuses_bad_embedding_options_and_absent_networks(corpus, tmp_path, capsys, monkeypatch):

@@ -25,12 +25,13 @@ def _imagenet_layout(arch: str) -> torch.nn.Module:
     return getattr(torchvision.models, ARCHS[arch].builder)(weights=None, **extra)
 
 
-WAVE_NAMES = ["fdl.v1", "wavespec.v1"]
+WAVE_NAMES = ["fdl.v1", "wavespec.v1", "whisper-probe.v1"]
+EMBEDDING_HEADS = ["mlp.v1", "logreg.v1", "layerweight.v1"]
 
 
 def test_the_registry_holds_the_papers_models():
-    assert available() == NAMES + ["mlp.v1"] + WAVE_NAMES
-    assert entry("mlp.v1").input_kind == "segments" and entry("mlp.v1").default_feature == "whisper"
+    assert available() == NAMES + EMBEDDING_HEADS + WAVE_NAMES
+    assert all(entry(n).input_kind == "segments" and entry(n).default_feature == "whisper" for n in EMBEDDING_HEADS)
     assert all(entry(n).input_kind == "segments" and entry(n).default_feature == "cqt" for n in NAMES)
     assert all(entry(n).input_kind == "wave" and entry(n).default_feature == "wave" for n in WAVE_NAMES)
 
