@@ -43,3 +43,6 @@ class BarObserver:
 
     def failed(self, utt, reason: str) -> None:
         self._bar.console.print(f"failed: {utt.path}: {reason}", markup=False, soft_wrap=True)
+
+    def warned(self, utt, reason: str) -> None:
+        self._bar.console.print(f"warning: {utt.path}: {reason}", markup=False, soft_wrap=True)
