@@ -428,7 +428,7 @@ def _open_soundfile(path: str, size: int) -> _SoundfileSource | None:
     """The file opened by libsndfile; None if it is left to FFmpeg; AudioError for a truncated or implausible header."""
     try:
         with _native_stderr(path):  # libsndfile hands anything that looks like MP3 to libmpg123, which prints
-            handle = sf.SoundFile(path)
+            handle = sf.SoundFile(os.fsencode(path))  # bytes: soundfile cannot encode a name that is not UTF-8
     except (sf.SoundFileError, OSError):
         return None
     if handle.format in _LEFT_TO_FFMPEG or handle.subtype in _LEFT_TO_FFMPEG:
