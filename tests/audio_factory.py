@@ -6,6 +6,7 @@ Signals are float32 numpy arrays of shape (samples,) or (samples, channels).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -62,7 +63,7 @@ def vowel(
 def write(path: Path, signal: np.ndarray, sr: int = 16_000, subtype: str | None = None) -> Path:
     """Write a signal with soundfile (format from the suffix); returns the path."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), signal, sr, subtype=subtype)
+    sf.write(os.fsencode(path), signal, sr, subtype=subtype, format=path.suffix[1:].upper())  # bytes: any file name
     return path
 
 
