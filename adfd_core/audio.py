@@ -64,7 +64,8 @@ class AudioWarning(UserWarning):
         return f"{self.path}: {self.reason}"
 
 
-def _warn(path: str, reason: str) -> None:
+def warn_damaged(path: str, reason: str) -> None:
+    """Give an AudioWarning: ``path`` decodes but looks damaged, for ``reason``."""
     warnings.warn(AudioWarning(path, reason), stacklevel=2)
 
 
@@ -402,26 +403,42 @@ class _SoundfileSource:
         self._handle.close()
 
 
+_capture: tuple[int, int] | None = None  # (process id, descriptor of its capture file)
+
+
+def _capture_fd() -> int:
+    """This process's file that catches fd 2, made once (a forked worker makes its own)."""
+    global _capture
+    if _capture is None or _capture[0] != os.getpid():
+        with tempfile.TemporaryFile() as file:  # unlinked at once: it lives as long as the descriptor
+            _capture = (os.getpid(), os.dup(file.fileno()))
+    return _capture[1]
+
+
 @contextmanager
 def _native_stderr(path: str) -> Iterator[None]:
     """Catch what C libraries (libsndfile's libmpg123 above all) print to file descriptor 2 meanwhile and
     give it as one AudioWarning about ``path``, instead of raw lines on stderr that name no file."""
     sys.stderr.flush()
-    saved = os.dup(2)
+    capture, saved = _capture_fd(), os.dup(2)
+    os.dup2(capture, 2)
     try:
-        with tempfile.TemporaryFile() as caught:
-            os.dup2(caught.fileno(), 2)
-            try:
-                yield
-            finally:
-                os.dup2(saved, 2)
-                caught.seek(0)
-                lines = [line.strip() for line in caught.read().decode(errors="replace").splitlines() if line.strip()]
+        yield
     finally:
+        os.dup2(saved, 2)
         os.close(saved)
+        size = os.lseek(capture, 0, os.SEEK_CUR)
+        if size:  # a failed open printed too: the file may yet open with FFmpeg
+            lines = [line.strip() for line in os.pread(capture, size, 0).decode(errors="replace").splitlines()]
+            os.ftruncate(capture, 0)
+            os.lseek(capture, 0, os.SEEK_SET)
+            _warn_printed(path, [line for line in lines if line])
+
+
+def _warn_printed(path: str, lines: list[str]) -> None:
     if lines:
         more = f" (and {len(lines) - 3} more lines)" if len(lines) > 3 else ""
-        _warn(path, f"its decoder printed: {' | '.join(lines[:3])}{more}")
+        warn_damaged(path, f"its decoder printed: {' | '.join(lines[:3])}{more}")
 
 
 def _open_soundfile(path: str, size: int) -> _SoundfileSource | None:
@@ -498,7 +515,7 @@ def _open(path: str | os.PathLike) -> Iterator[_SoundfileSource | PyAVSource]:
         source = open_pyav(name, size)
     try:
         if _ogg_cut_short(name, size):
-            _warn(name, "the stream ended early: the Ogg file ends without its end-of-stream page (cut short?)")
+            warn_damaged(name, "the stream ended early: the Ogg file ends without its end-of-stream page (cut short?)")
         yield source
     finally:
         source.close()

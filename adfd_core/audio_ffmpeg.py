@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import av
 import numpy as np
 
-from adfd_core.audio import SHORTFALL_TOLERANCE, AudioError, AudioInfo, _warn, check_plausible, to_mono
+from adfd_core.audio import SHORTFALL_TOLERANCE, AudioError, AudioInfo, check_plausible, to_mono, warn_damaged
 
 UNDECODABLE = "not a decodable audio file (neither libsndfile nor FFmpeg can read it)"
 
@@ -76,8 +76,8 @@ class PyAVSource:
             return
         seconds, fraction = SHORTFALL_TOLERANCE
         if decoded_s < self._stated_s - max(seconds, fraction * self._stated_s):
-            _warn(self._path, f"the stream ended early: {decoded_s:.2f} s decoded of the {self._stated_s:.2f} s "
-                              "its header states (cut short?)")
+            warn_damaged(self._path, f"the stream ended early: {decoded_s:.2f} s decoded of the {self._stated_s:.2f} s "
+                                     "its header states (cut short?)")
 
     def close(self) -> None:
         self._container.close()
