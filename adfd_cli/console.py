@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from adfd_core.escaping import escape
+
 err = Console(stderr=True, highlight=False)
 
 
@@ -42,4 +44,7 @@ class BarObserver:
         self._bar.advance(self._task, n)
 
     def failed(self, utt, reason: str) -> None:
-        self._bar.console.print(f"failed: {utt.path}: {reason}", markup=False, soft_wrap=True)
+        self._bar.console.print(f"failed: {escape(str(utt.path))}: {reason}", markup=False, soft_wrap=True)
+
+    def warned(self, utt, reason: str) -> None:
+        self._bar.console.print(f"warning: {escape(str(utt.path))}: {reason}", markup=False, soft_wrap=True)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import av
 import numpy as np
 
-from adfd_core.audio import AudioError, AudioInfo, to_mono
+from adfd_core.audio import SHORTFALL_TOLERANCE, AudioError, AudioInfo, check_plausible, to_mono, warn_damaged
 
 UNDECODABLE = "not a decodable audio file (neither libsndfile nor FFmpeg can read it)"
 
@@ -27,9 +27,16 @@ def _pcm_to_float(samples: np.ndarray) -> np.ndarray:
 
 def _frame_samples(frame: av.AudioFrame) -> np.ndarray:
     """A decoded PyAV frame, packed or planar, as (samples, channels) float32."""
-    data = frame.to_ndarray()  # planar: (channels, samples); packed: (1, samples * channels)
+    data = _s64_ndarray(frame) if frame.format.name in ("s64", "s64p") else frame.to_ndarray()
+    # planar: (channels, samples); packed: (1, samples * channels)
     data = data.T if frame.format.is_planar else data.reshape(-1, frame.layout.nb_channels)
     return _pcm_to_float(data)
+
+
+def _s64_ndarray(frame: av.AudioFrame) -> np.ndarray:
+    """64-bit integer PCM, which PyAV's ``to_ndarray`` refuses, as to_ndarray would give it: (planes, values) int64."""
+    per_plane = frame.samples * (1 if frame.format.is_planar else frame.layout.nb_channels)
+    return np.stack([np.frombuffer(plane, dtype=np.int64, count=per_plane) for plane in frame.planes])
 
 
 class PyAVSource:
@@ -40,11 +47,12 @@ class PyAVSource:
         self._stream = container.streams.audio[0]
         codec = self._stream.codec_context
         self.info = AudioInfo(path, "pyav", codec.sample_rate, codec.layout.nb_channels, _pyav_duration(container))
+        self._stated_s = _stream_duration(self._stream)
 
     def blocks(self, block_frames: int) -> Iterator[np.ndarray]:
         """(samples,) float32 mono blocks at the native rate, at least ``block_frames`` long but the last."""
         pending: list[np.ndarray] = []
-        count = 0
+        count = decoded = 0
         try:
             for frame in self._container.decode(self._stream):
                 if frame.sample_rate != self.info.sample_rate:
@@ -52,6 +60,7 @@ class PyAVSource:
                     raise AudioError(self._path, f"sample rate changes mid-stream ({change})")
                 pending.append(to_mono(self._path, _frame_samples(frame)))
                 count += frame.samples
+                decoded += frame.samples
                 if count >= block_frames:
                     yield np.concatenate(pending)
                     pending, count = [], 0
@@ -59,37 +68,66 @@ class PyAVSource:
             raise AudioError(self._path, f"corrupt audio data (FFmpeg: {err})") from None
         if pending:
             yield np.concatenate(pending)
+        self._check_complete(decoded / self.info.sample_rate)
+
+    def _check_complete(self, decoded_s: float) -> None:
+        """An AudioWarning when the stream gave clearly less audio than its header states (a cut MP3)."""
+        if self._stated_s is None or not decoded_s:
+            return
+        seconds, fraction = SHORTFALL_TOLERANCE
+        if decoded_s < self._stated_s - max(seconds, fraction * self._stated_s):
+            warn_damaged(self._path, f"the stream ended early: {decoded_s:.2f} s decoded of the {self._stated_s:.2f} s "
+                                     "its header states (cut short?)")
 
     def close(self) -> None:
         self._container.close()
 
 
+def _stream_duration(stream: av.audio.AudioStream) -> float | None:
+    """The audio stream's duration in seconds as its header states it, or None."""
+    return float(stream.duration * stream.time_base) if stream.duration is not None and stream.time_base else None
+
+
 def _pyav_duration(container: av.container.InputContainer) -> float | None:
     """Duration in seconds from the audio stream or the container header; None when neither states it."""
-    stream = container.streams.audio[0]
-    if stream.duration is not None:
-        return float(stream.duration * stream.time_base)
+    stated = _stream_duration(container.streams.audio[0])
+    if stated is not None:
+        return stated
     if container.duration is not None:
         return container.duration / av.time_base
     return None
 
 
-def open_pyav(path: str) -> PyAVSource:
-    """The file opened by FFmpeg; AudioError if it has no usable audio stream."""
+def open_pyav(path: str, size: int) -> PyAVSource:
+    """The file (of ``size`` bytes) opened by FFmpeg; AudioError if it has no usable audio stream."""
     try:
-        container = av.open(path)
+        # Tags are not needed: undecodable bytes in them (a corrupt M4A) must not stop the audio being read.
+        container = av.open(path, metadata_errors="replace")
     except (av.FFmpegError, OSError):
         raise AudioError(path, UNDECODABLE) from None
-    refusal = _pyav_refusal(container)
+    try:
+        refusal = _pyav_refusal(path, container, size)
+    except AudioError:
+        container.close()
+        raise
     if refusal:
         container.close()
         raise AudioError(path, refusal)
     return PyAVSource(path, container)
 
 
-def _pyav_refusal(container: av.container.InputContainer) -> str | None:
-    """Why FFmpeg's reading of the file is unusable (no audio stream, or one without rate or channels), or None."""
+def _pyav_refusal(path: str, container: av.container.InputContainer, size: int) -> str | None:
+    """Why FFmpeg's reading of the file is unusable (no audio stream, no decoder for it, no rate or
+    channels), or None; AudioError for an implausible rate or duration."""
     if not container.streams.audio:
         return "no audio stream"
-    codec = container.streams.audio[0].codec_context
-    return UNDECODABLE if codec.sample_rate <= 0 or codec.layout.nb_channels <= 0 else None
+    stream = container.streams.audio[0]
+    codec = stream.codec_context
+    if codec is None:  # FFmpeg found an audio stream but no decoder for its codec: a corrupt header, often
+        return "FFmpeg has no decoder for its audio stream's codec (corrupt header?)"
+    if codec.sample_rate <= 0 or codec.layout.nb_channels <= 0:
+        return UNDECODABLE
+    duration = _pyav_duration(container)
+    frames = None if duration is None else round(duration * codec.sample_rate)
+    check_plausible(path, codec.sample_rate, frames, size)
+    return None

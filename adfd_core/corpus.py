@@ -172,10 +172,17 @@ def _from_relative(root: Path, path: Path) -> Utterance:
 
 
 def _audio_files(root: Path) -> list[Path]:
-    """Audio files under ``root``: recursive, symlinks followed (each folder once), hidden ones skipped."""
+    """Audio files under ``root``: recursive, symlinks followed (each folder once), hidden ones skipped.
+    A sub-folder that cannot be listed is in the list too, so that decoding it reports it as a failure."""
     found: list[Path] = []
     seen: set[str] = set()
-    for folder, subfolders, names in os.walk(root, followlinks=True):
+
+    def unlisted(err: OSError) -> None:
+        if Path(err.filename) == root:
+            raise CorpusError(f"{root}: cannot list the folder ({_why(err)})")
+        found.append(Path(err.filename))
+
+    for folder, subfolders, names in os.walk(root, followlinks=True, onerror=unlisted):
         real = os.path.realpath(folder)
         if real in seen:
             subfolders.clear()

@@ -34,6 +34,7 @@ class Observer(Protocol):
     def start(self, total: int, already_done: int) -> None: ...
     def advance(self, n: int = 1) -> None: ...
     def failed(self, utt: Utterance, reason: str) -> None: ...
+    def warned(self, utt: Utterance, reason: str) -> None: ...
 
 
 class Silent:
@@ -46,6 +47,9 @@ class Silent:
         pass
 
     def failed(self, utt: Utterance, reason: str) -> None:
+        pass
+
+    def warned(self, utt: Utterance, reason: str) -> None:
         pass
 
 
@@ -120,10 +124,15 @@ class FeaturePipeline:
             if decoded.finished:
                 threads.restore()
             error = dec.error
+            for reason in dec.warnings:
+                self.observer.warned(utt, reason)
             if error is None and dec.must_stream:
                 self._write_batch(batch)
                 batch, pending_segments = [], 0
-                error = self._stream_one(utt, dec)
+                with audio.collected_warnings() as found:  # streaming opens the file again: report what is new
+                    error = self._stream_one(utt, dec)
+                for reason in dict.fromkeys(w.reason for w in found if w.reason not in dec.warnings):
+                    self.observer.warned(utt, reason)
             elif error is None:
                 segments = audio.segment_count(len(dec.wave), self.longest) if self.longest else 1
                 if batch and pending_segments + segments > self.batch_size:  # batches stay within batch_size

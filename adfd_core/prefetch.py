@@ -50,12 +50,14 @@ class Decoded:
     """One input after decoding: exactly one of ``wave``, ``error`` is set unless the file must be streamed.
 
     wave: (samples,) float32 mono at 16 kHz, or None when ``error`` is set or the file is too long to load.
+    warnings: the reasons of the AudioWarnings decoding gave (the file decoded but looks damaged).
     """
 
     wave: np.ndarray | None
     content_hash: str
     duration_s: float
     error: str | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
     def must_stream(self) -> bool:
@@ -70,7 +72,14 @@ class Degradation(Protocol):
 
 def decode_file(path: str, max_load_seconds: float = MAX_LOAD_SECONDS, degradation: Degradation | None = None) -> Decoded:
     """Hash and decode one file, then apply ``degradation`` to it; an AudioError (or a degradation
-    that fails) becomes ``Decoded.error``, its one-line reason. A file too long to load cannot be degraded."""
+    that fails) becomes ``Decoded.error``, its one-line reason, and AudioWarnings ``Decoded.warnings``.
+    A file too long to load cannot be degraded."""
+    with audio.collected_warnings() as found:
+        decoded = _decode(path, max_load_seconds, degradation)
+    return replace(decoded, warnings=tuple(dict.fromkeys(w.reason for w in found))) if found else decoded
+
+
+def _decode(path: str, max_load_seconds: float, degradation: Degradation | None) -> Decoded:
     try:
         info, wave = audio.load_within(path, max_load_seconds)
         content_hash = audio.file_sha256(path)

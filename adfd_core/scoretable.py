@@ -9,6 +9,9 @@ Also read: JSON lines (one object per row, as written here), ASVspoof 2019 CM sc
 (``ID ATTACK KEY SCORE``), ASVspoof 2021 score files (``ID SCORE``) and ASVspoof 5 TSVs (header
 ``filename  cm-score`` with an optional ``cm-label``/``label``/``key`` column). Written in all of
 these; the ASVspoof and JSON formats carry no provenance comments, so official scorers read them.
+Text cells (ids, paths, attacks, errors) are written with ``adfd_core.escaping``'s backslash escapes
+(spaces too in the whitespace-separated ASVspoof 2019 and 2021 formats) and unescaped on reading, so
+any file name survives a round trip; JSON lines use JSON's own escapes.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import numpy as np
 from adfd_core.audio import AUDIO_SUFFIXES
 from adfd_core.corpus import normalize_label, read_labels
 from adfd_core.errors import AdfdError
+from adfd_core.escaping import escape, unescape
 from adfd_core.outputs import atomic_text, why_unwritable
 from adfd_core.provenance import provenance
 
@@ -147,7 +151,7 @@ def read_scores(source: str | Path | TextIO) -> ScoreTable:
     comments, start = [], 0
     while start < len(lines) and (not lines[start].strip() or lines[start].startswith("#")):
         if lines[start].startswith("#"):
-            comments.append(lines[start][1:].strip())
+            comments.append(unescape(lines[start][1:].strip()))
         start += 1
     if start == len(lines):
         raise ScoreTableError(f"{name}: no scores")
@@ -221,10 +225,18 @@ def _split(name: str, numbers: list[int], texts: list[str], sep: str | None, wid
     return [cells[k::width] for k in range(width)]
 
 
+def _unescaped(texts: list[str], columns: dict[str, list[str]], text_columns: Sequence[str]) -> dict[str, list[str]]:
+    """``columns`` with the cells of ``text_columns`` unescaped (looked at only when a line holds a backslash)."""
+    if not any("\\" in text for text in texts):
+        return columns
+    return {k: [unescape(c) for c in v] if k in text_columns else v for k, v in columns.items()}
+
+
 def _parse_tsv(name: str, numbers: list[int], texts: list[str]) -> _Parsed:
     names, data, columns = _tab_separated(name, numbers, texts)
-    keys = [n.lower() if n.lower() in COLUMNS else n for n in names]
-    return data, dict(zip(keys, columns)), [k for k in keys if k not in COLUMNS]
+    keys = [n.lower() if n.lower() in COLUMNS else n for n in map(unescape, names)]
+    extra = [k for k in keys if k not in COLUMNS]
+    return data, _unescaped(texts, dict(zip(keys, columns)), ["id", "path", "attack", *extra]), extra
 
 
 def _parse_asvspoof5(name: str, numbers: list[int], texts: list[str]) -> _Parsed:
@@ -232,17 +244,17 @@ def _parse_asvspoof5(name: str, numbers: list[int], texts: list[str]) -> _Parsed
     by_name = dict(zip((n.lower() for n in names), columns))
     found = {"id": by_name[_ASV5_ID], "score": by_name[_ASV5_SCORE]}
     label = next((c for c in _ASV5_LABELS if c in by_name), None)
-    return data, found | ({"label": by_name[label]} if label else {}), []
+    return data, _unescaped(texts, found, ["id"]) | ({"label": by_name[label]} if label else {}), []
 
 
 def _parse_asvspoof2019(name: str, numbers: list[int], texts: list[str]) -> _Parsed:
     columns = _split(name, numbers, texts, None, 4, "fields (ID ATTACK KEY SCORE)")
-    return numbers, dict(zip(("id", "attack", "label", "score"), columns)), []
+    return numbers, _unescaped(texts, dict(zip(("id", "attack", "label", "score"), columns)), ["id", "attack"]), []
 
 
 def _parse_asvspoof2021(name: str, numbers: list[int], texts: list[str]) -> _Parsed:
     columns = _split(name, numbers, texts, None, 2, "fields (ID SCORE)")
-    return numbers, dict(zip(("id", "score"), columns)), []
+    return numbers, _unescaped(texts, dict(zip(("id", "score"), columns)), ["id"]), []
 
 
 def _parse_jsonl(name: str, numbers: list[int], texts: list[str]) -> _Parsed:
@@ -363,16 +375,16 @@ def _num(x: float) -> str:
     return repr(float(x))
 
 
-def _cell(text: str) -> str:
-    """A TSV cell of free text: tabs and line breaks (say, in an error message) become spaces."""
-    return text.replace("\t", " ").replace("\r", " ").replace("\n", " ")
+def _spaced(text: str) -> str:
+    """A field of a whitespace-separated format: ``escape`` with the spaces escaped too."""
+    return escape(text, whitespace=True)
 
 
 def _tsv_lines(t: ScoreTable) -> Iterator[str]:
-    yield from (f"# {_cell(c)}\n" for c in t.comments)
-    yield "\t".join(map(_cell, [*COLUMNS, *t.extra])) + "\n"
-    free_text = [[_cell(v) for v in column] for column in (t.paths, *t.extra.values())]
-    columns = [t.ids, free_text[0], map(_num, t.scores), map(_num, t.p_spoof), t.decisions, t.labels, t.attacks, *free_text[1:]]
+    yield from (f"# {escape(c)}\n" for c in t.comments)
+    yield "\t".join(map(escape, [*COLUMNS, *t.extra])) + "\n"
+    ids, paths, attacks, *extra = [list(map(escape, column)) for column in (t.ids, t.paths, t.attacks, *t.extra.values())]
+    columns = [ids, paths, map(_num, t.scores), map(_num, t.p_spoof), t.decisions, t.labels, attacks, *extra]
     for cells in zip(*columns):
         yield "\t".join(cells) + "\n"
 
@@ -389,18 +401,18 @@ def _jsonl_lines(t: ScoreTable) -> Iterator[str]:
 
 def _asvspoof2019_lines(t: ScoreTable) -> Iterator[str]:
     for i in range(len(t)):
-        yield f"{t.ids[i]} {t.attacks[i]} {t.labels[i]} {_num(t.scores[i])}\n"
+        yield f"{_spaced(t.ids[i])} {_spaced(t.attacks[i])} {t.labels[i]} {_num(t.scores[i])}\n"
 
 
 def _asvspoof2021_lines(t: ScoreTable) -> Iterator[str]:
     for i in range(len(t)):
-        yield f"{t.ids[i]} {_num(t.scores[i])}\n"
+        yield f"{_spaced(t.ids[i])} {_num(t.scores[i])}\n"
 
 
 def _asvspoof5_lines(t: ScoreTable) -> Iterator[str]:
     yield f"{_ASV5_ID}\t{_ASV5_SCORE}\n"
     for i in range(len(t)):
-        yield f"{t.ids[i]}\t{_num(t.scores[i])}\n"
+        yield f"{escape(t.ids[i])}\t{_num(t.scores[i])}\n"
 
 
 _LINES = {

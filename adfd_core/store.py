@@ -376,6 +376,8 @@ def _write_at(ds: h5py.Dataset, offset: int, values: Sequence | np.ndarray) -> N
     n = len(values)
     if ds.shape[0] < offset + n:
         ds.resize(offset + n, axis=0)
+    if n and isinstance(values, list) and isinstance(values[0], str):
+        values = [v.encode("utf-8", "surrogateescape") for v in values]  # a file name's bytes that are not UTF-8 kept as they are
     if n:
         ds[offset : offset + n] = values
 
@@ -396,7 +398,7 @@ def _utterance_columns(utts: Sequence[StoredUtterance]) -> dict[str, list | np.n
 
 
 def _read_strings(ds: h5py.Dataset, n: int) -> list[str]:
-    return list(ds.asstr()[:n]) if n else []
+    return list(ds.asstr(errors="surrogateescape")[:n]) if n else []
 
 
 # --------------------------------------------------------------------------- reading

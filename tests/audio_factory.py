@@ -6,6 +6,7 @@ Signals are float32 numpy arrays of shape (samples,) or (samples, channels).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -62,7 +63,7 @@ def vowel(
 def write(path: Path, signal: np.ndarray, sr: int = 16_000, subtype: str | None = None) -> Path:
     """Write a signal with soundfile (format from the suffix); returns the path."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), signal, sr, subtype=subtype)
+    sf.write(os.fsencode(path), signal, sr, subtype=subtype, format=path.suffix[1:].upper())  # bytes: any file name
     return path
 
 
@@ -90,4 +91,60 @@ def encode(path: Path, signal: np.ndarray, sr: int = 16_000, codec: str = "libmp
             container.mux(packet)
         for packet in stream.encode(None):
             container.mux(packet)
+    return path
+
+
+# --- hostile files: what fuzzing found (issue 15) ---------------------------------------------------
+
+
+def cut(path: Path, fraction: float = 0.5) -> Path:
+    """Keep only the first ``fraction`` of the file's bytes; returns the path."""
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * fraction)])
+    return path
+
+
+def wav_without_decoder(path: Path, extensible: bool = False) -> Path:
+    """A WAV whose fmt chunk names a codec FFmpeg has no decoder for (libsndfile refuses it too):
+    PCM with 3,592 bits per sample, or WAVE_FORMAT_EXTENSIBLE with an unknown sub-format."""
+    import io
+    import struct
+
+    buffer = io.BytesIO()
+    sf.write(buffer, tone(seconds=0.1), 16_000, format="WAVEX" if extensible else "WAV", subtype="PCM_24" if extensible else "PCM_16")
+    data = bytearray(buffer.getvalue())
+    at = 44 if extensible else 34  # the sub-format GUID's tag, or the bits-per-sample field
+    data[at : at + 2] = struct.pack("<H", 0x1234 if extensible else 3592)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def pcm_s64_wav(path: Path, ints: np.ndarray, sr: int = 16_000) -> Path:
+    """A mono WAV of 64-bit integer PCM (FFmpeg decodes it; libsndfile and PyAV's to_ndarray do not)."""
+    import struct
+
+    data = ints.astype("<i8").tobytes()
+    fmt = struct.pack("<HHIIHH", 1, 1, sr, sr * 8, 8, 64)
+    riff = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(riff)) + riff)
+    return path
+
+
+def m4a_with_bad_tags(path: Path, signal: np.ndarray, sr: int = 16_000) -> Path:
+    """An AAC M4A whose title tag holds bytes that are not UTF-8."""
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    marker = b"TITLE-TO-BREAK"
+    with av.open(str(path), "w") as container:
+        container.metadata["title"] = marker.decode()
+        stream = container.add_stream("aac", rate=sr, layout="mono")
+        frame = av.AudioFrame.from_ndarray(signal.astype(np.float32)[None, :], format="flt", layout="mono")
+        frame.sample_rate = sr
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    data = path.read_bytes()
+    path.write_bytes(data.replace(marker, b"\xff\xfe" + marker[2:]))
     return path

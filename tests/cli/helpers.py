@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+
+import audio_factory as factory
 
 ADFD = [sys.executable, "-m", "adfd_cli"]
 
@@ -48,4 +51,25 @@ def make_bad_files(root: Path) -> dict[str, Path]:
     sf.write(str(full), np.sin(np.arange(48000) / 7.0).astype(np.float32) * 0.5, 16000, format="FLAC")
     bad["truncated"].write_bytes(full.read_bytes()[: full.stat().st_size // 2])
     full.unlink()
+    # issue 15: each of these stopped a whole batch (a traceback, hours of audio, or a hang)
+    bad["no-decoder"] = factory.wav_without_decoder(root / "spoof" / "hifigan" / "nodec.wav", extensible=True)
+    bad["under-one-sample"] = factory.write(root / "bonafide" / "one.wav", np.full(1, 0.5, np.float32), sr=48_000)
+    bad["rate-7-hz"] = factory.write(root / "spoof" / "melgan" / "r7.wav", factory.noise(0.01, sr=48_000), sr=7)
+    bad["fifo"] = root / "bonafide" / "pipe.wav"
+    os.mkfifo(bad["fifo"])
     return bad
+
+
+def make_odd_files(root: Path) -> dict[str, Path]:
+    """Files that decode although they once stopped a batch or were read in silence (issue 15), under bonafide/:
+    64-bit PCM, M4A tags that are not UTF-8, names that are not UTF-8 or hold a line break, cut MP3 and Ogg Opus."""
+    folder = root / "bonafide"
+    odd = {
+        "s64": factory.pcm_s64_wav(folder / "s64.wav", (factory.vowel(seconds=1.0) * 2**62).astype(np.int64)),
+        "bad-tags": factory.m4a_with_bad_tags(folder / "tags.m4a", factory.vowel(seconds=1.0)),
+        "not-utf8": factory.write(Path(os.fsdecode(bytes(folder) + b"/bad\xff\xfename.wav")), factory.noise(1.0)),
+        "newline": factory.write(folder / "new\nline.flac", factory.chirp(seconds=1.0)),
+        "cut-mp3": factory.cut(factory.encode(folder / "cutmp3.mp3", factory.vowel(seconds=3.0)), 0.6),
+        "cut-opus": factory.cut(factory.encode(folder / "cutopus.opus", factory.vowel(seconds=3.0), codec="libopus"), 0.6),
+    }
+    return odd

@@ -448,7 +448,24 @@ BAD_CASES: dict[str, tuple[Callable[[object, Path], Path], str, bool]] = {
         False,
     ),
     "no-audio-stream": (lambda f, d: _video_only(d / "v.mkv"), "no audio stream", True),
+    # issue 15: each of these stopped a whole batch with a traceback or ran for minutes
+    "no-decoder-pcm-wav": (lambda f, d: f.wav_without_decoder(d / "b.wav"), "no decoder", True),
+    "no-decoder-extensible-wav": (lambda f, d: f.wav_without_decoder(d / "x.wav", extensible=True), "no decoder", True),
+    "one-sample-at-48k": (lambda f, d: f.write(d / "one.wav", np.full(1, 0.5, np.float32), 48_000), "too short", False),
+    "rate-7-hz": (lambda f, d: f.write(d / "r7.wav", f.noise(0.01, sr=48_000), 7), "sample rate 7 Hz is outside", True),
+    "rate-1-mhz": (lambda f, d: f.write(d / "r1m.wav", f.noise(0.01), 1_000_000), "sample rate 1000000 Hz is outside", True),
+    "hours-in-a-small-flac": (lambda f, d: _huge_total_samples(f.write(d / "h.flac", f.noise(1.0, sr=8000), 8000)), "far more than", True),
 }
+
+
+def _huge_total_samples(path: Path) -> Path:
+    """A FLAC whose STREAMINFO states 2^36 - 1 samples (2,386 hours at 8 kHz) in a few KB."""
+    data = bytearray(path.read_bytes())
+    at = 8 + 10  # after "fLaC" and the block header, the 64 bits that end with the 36-bit sample count
+    packed = int.from_bytes(data[at : at + 8], "big") | ((1 << 36) - 1)
+    data[at : at + 8] = packed.to_bytes(8, "big")
+    path.write_bytes(bytes(data))
+    return path
 
 
 def _video_only(path: Path) -> Path:
@@ -485,6 +502,129 @@ def test_bad_inputs_raise_audio_error_naming_the_file(tmp_path, make_audio, case
         with pytest.raises(AudioError) as caught:
             call(path)
         _assert_names_file(caught.value, path, words)
+
+
+def test_64_bit_integer_pcm_decodes_sample_exact(tmp_path, make_audio):
+    ints = np.round(make_audio.vowel(seconds=0.3).astype(np.float64) * 2**40).astype(np.int64) << 22
+    path = make_audio.pcm_s64_wav(tmp_path / "s64.wav", ints)
+    np.testing.assert_array_equal(audio.load(path), (ints / 2.0**63).astype(np.float32))
+    assert audio.probe(path).backend == "pyav"
+
+
+def test_tags_that_are_not_utf8_do_not_stop_an_m4a(tmp_path, make_audio):
+    path = make_audio.m4a_with_bad_tags(tmp_path / "tags.m4a", make_audio.tone(440.0, 1.0))
+    wave = audio.load(path)
+    assert abs(len(wave) / SR - 1.0) < 0.1 and _dominant_hz(wave) == pytest.approx(440.0, abs=5)
+
+
+def test_a_file_name_that_is_not_utf8_decodes(tmp_path, make_audio):
+    good = make_audio.write(tmp_path / "a.wav", make_audio.noise(0.2), SR)
+    for suffix in (b".wav", b".mp3"):
+        path = os.fsdecode(bytes(tmp_path) + b"/bad\xff\xfe" + suffix)
+        if suffix == b".wav":
+            Path(path).write_bytes(good.read_bytes())
+        else:
+            make_audio.encode(Path(path), make_audio.noise(0.5))
+        assert len(audio.load(path)) > 0 and audio.probe(path).path == path
+
+
+def test_a_named_pipe_is_refused_at_once(tmp_path):
+    """Opening a FIFO for reading waits for a writer: the check must not open it that way."""
+    import threading
+
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)
+    outcome: list[BaseException | None] = []
+
+    def probe() -> None:
+        try:
+            audio.probe(fifo)
+            outcome.append(None)
+        except BaseException as err:  # noqa: BLE001 - handed to the test thread
+            outcome.append(err)
+
+    worker = threading.Thread(target=probe, daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    if worker.is_alive():  # release the blocked open so the thread ends, then fail
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("probing a named pipe waited for a writer")
+    assert isinstance(outcome[0], AudioError)
+    _assert_names_file(outcome[0], fifo, "named pipe")
+    for call in (audio.load, lambda p: list(audio.stream(p))):
+        with pytest.raises(AudioError, match="not a regular file"):
+            call(fifo)
+
+
+def _mka_stating(path: Path, planes: np.ndarray, stated_ms: float) -> Path:
+    """A Matroska file of float PCM whose header states a duration of ``stated_ms`` whatever it holds."""
+    import struct
+
+    _pyav_write(path, planes, SR, "pcm_f32le", "flt")
+    data = path.read_bytes()
+    at = data.index(b"\x44\x89\x88") + 3  # the Duration element: an 8-byte float, in milliseconds
+    path.write_bytes(data[:at] + struct.pack(">d", stated_ms) + data[at + 8 :])
+    return path
+
+
+def test_load_within_streams_a_file_that_decodes_far_longer_than_its_header_states(tmp_path, make_audio):
+    path = _mka_stating(tmp_path / "lying.mka", make_audio.noise(6.0)[None, :], stated_ms=500.0)
+    info, wave = audio.load_within(path, max_seconds=1.0)
+    assert info.duration_s == 0.5 and wave is None  # decoding ran past twice the limit: stream it, in bounded memory
+    assert sum(len(b) for b in audio.stream(path)) == 6 * SR
+
+
+def test_reads_stay_bounded_for_many_channels(tmp_path, make_audio, monkeypatch):
+    frames = np.random.default_rng(4).standard_normal((5000, 24)).astype(np.float32) * 0.1
+    path = make_audio.write(tmp_path / "many.wav", frames, SR, subtype="FLOAT")
+    whole = audio.load(path)
+    monkeypatch.setattr(audio, "READ_SAMPLES", 24 * 300)  # 300 frames per read
+    blocks = list(audio.stream(path, block_seconds=1000 / SR))
+    assert [len(b) for b in blocks] == [1000] * 5
+    np.testing.assert_array_equal(np.concatenate(blocks), whole)
+    np.testing.assert_array_equal(audio.load(path), whole)
+
+
+# Whole files of the stream formats whose end may be cut off; a cut one decodes in part, with a warning.
+WHOLE_STREAMS = {
+    "mp3": lambda f, d: f.encode(d / "c.mp3", f.vowel(seconds=3.0)),
+    "ogg-opus": lambda f, d: f.encode(d / "c.opus", f.vowel(seconds=3.0), codec="libopus"),
+    "ogg-vorbis": lambda f, d: f.write(d / "c.ogg", f.noise(20.0, amp=0.3)),
+}
+
+
+@pytest.mark.parametrize("case", list(WHOLE_STREAMS))
+def test_a_cut_stream_decodes_with_a_warning_naming_the_file(tmp_path, make_audio, case):
+    path = make_audio.cut(WHOLE_STREAMS[case](make_audio, tmp_path), 0.6)
+    with audio.collected_warnings() as found:
+        wave = audio.load(path)
+    assert len(wave) > 0
+    assert found and all(w.path == str(path) and "\n" not in str(w) for w in found)
+    assert any("ended early" in w.reason for w in found), [w.reason for w in found]
+
+
+@pytest.mark.parametrize("case", list(WHOLE_STREAMS))
+def test_a_whole_stream_gives_no_warning(tmp_path, make_audio, case):
+    path = WHOLE_STREAMS[case](make_audio, tmp_path)
+    with audio.collected_warnings() as found:
+        audio.load(path)
+        list(audio.stream(path))
+    assert found == []
+
+
+def test_what_libmpg123_prints_becomes_a_warning_about_the_file(tmp_path, make_audio, capfd):
+    path = make_audio.cut(make_audio.encode(tmp_path / "c.mp3", make_audio.vowel(seconds=3.0)), 0.6)
+    with audio.collected_warnings() as found:
+        audio.load(path)
+    assert "Xing" not in capfd.readouterr().err  # not printed raw, naming no file
+    assert any("its decoder printed" in w.reason and "Xing" in w.reason for w in found)
+
+
+def test_collected_warnings_hold_them_even_when_decoding_fails(tmp_path, make_audio):
+    path = make_audio.cut(make_audio.write(tmp_path / "v.ogg", make_audio.noise(3.0, amp=0.3)), 0.2)
+    with pytest.raises(AudioError), audio.collected_warnings() as found:
+        audio.load(path)
+    assert [w.path for w in found] == [str(path)]
 
 
 def test_nan_in_a_late_block_stops_the_stream_there(tmp_path, make_audio):

@@ -133,6 +133,55 @@ def test_folder_follows_symlinks_once(tmp_path):
     assert got == {"bonafide/r": ("bonafide", "-"), "spoof/vits/s": ("spoof", "vits")}
 
 
+@pytest.fixture
+def unreadable_subfolder():
+    """(root, its sub-folder that cannot be listed) with a readable file beside it. Tests run as root,
+    who lists anything: the walk then runs as user 'nobody', in a folder that user may enter."""
+    import shutil
+    import tempfile
+    from contextlib import contextmanager
+
+    root = Path(tempfile.mkdtemp(prefix="adfd-walk-"))
+    root.chmod(0o755)
+    touch(root / "bonafide" / "a.wav").chmod(0o644)
+    (root / "bonafide").chmod(0o755)
+    locked = root / "spoof" / "locked"
+    touch(locked / "hidden.wav")
+    (root / "spoof").chmod(0o755)
+    locked.chmod(0)
+
+    @contextmanager
+    def as_nobody():
+        euid, egid = os.geteuid(), os.getegid()
+        if euid == 0:
+            os.setegid(65534)
+            os.seteuid(65534)
+        try:
+            yield
+        finally:
+            if euid == 0:
+                os.seteuid(euid)
+                os.setegid(egid)
+
+    yield root, locked, as_nobody
+    locked.chmod(0o755)
+    shutil.rmtree(root)
+
+
+def test_an_unreadable_subfolder_is_named_not_skipped_in_silence(unreadable_subfolder):
+    from adfd_core import audio
+
+    root, locked, as_nobody = unreadable_subfolder
+    with as_nobody():
+        utts = from_folder(root)
+        assert [u.id for u in utts] == ["bonafide/a", "spoof/locked"]  # the folder stands for what it holds
+        with pytest.raises(audio.AudioError) as caught:  # decoding it names it: a failure of the run
+            audio.probe(utts[1].path)
+        with pytest.raises(CorpusError, match=f"{locked}: cannot list the folder"):
+            from_folder(locked)
+    assert caught.value.path == str(locked) and "cannot be read" in caught.value.reason
+
+
 def test_folder_without_audio_or_missing_is_an_error(tmp_path):
     touch(tmp_path / "notes.txt")
     with pytest.raises(CorpusError, match=f"{tmp_path}: no audio files"):

@@ -208,3 +208,42 @@ def test_key_errors(tmp_path):
         apply_key(unlabelled(["zzz"]), key)
     with pytest.raises(AdfdError, match="no such file"):
         apply_key(unlabelled(["a"]), tmp_path / "missing.txt")
+
+
+# Names a Linux file may have (issue 15): bytes that are not UTF-8, line breaks, tabs, spaces, backslashes.
+HOSTILE_IDS = [
+    "bad\udcff\udcfename", "new\nline", "carriage\rreturn", "tab\there", "with space", "no\u00a0break",
+    "line\u2028separator", "back\\slash", "looks\\x41escaped", "café", "plain",
+]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_any_file_name_round_trips_in_every_format(tmp_path, fmt):
+    n = len(HOSTILE_IDS)
+    table = ScoreTable.build(
+        HOSTILE_IDS, np.linspace(-2, 2, n), paths=[f"/d/{i}.wav" for i in HOSTILE_IDS], labels=["spoof"] * n,
+        attacks=["my attack\tx"] * n, extra={"error": ["line one\nline two"] * n}, comments=["source: /d/\udcff\n"],
+    )
+    out = tmp_path / f"t.{fmt}"
+    write_scores(table, out, fmt)
+    text = out.read_text(encoding="utf-8")  # valid UTF-8, one line per row
+    rows = [line for line in text.splitlines() if not line.startswith("#")]
+    assert len(rows) == n + (fmt in ("tsv", "asvspoof5"))
+    back = read_scores(out)
+    assert back.ids == HOSTILE_IDS
+    assert back.scores.tolist() == table.scores.tolist()
+    if fmt in ("tsv", "jsonl"):
+        assert back.paths == table.paths and back.extra["error"] == table.extra["error"]
+    if fmt in ("tsv", "jsonl", "asvspoof2019"):
+        assert back.attacks == table.attacks
+    if fmt == "tsv":
+        assert back.comments == table.comments
+
+
+def test_asvspoof_score_files_keep_one_whitespace_free_id_per_line(tmp_path):
+    table = ScoreTable.build(["a b", "c\u3000d"], [1.0, -1.0], labels=["bonafide", "spoof"], attacks=["-", "A 1"])
+    for fmt, width in (("asvspoof2019", 4), ("asvspoof2021", 2)):
+        write_scores(table, tmp_path / fmt, fmt)
+        lines = (tmp_path / fmt).read_text().splitlines()
+        assert [len(line.split()) for line in lines] == [width, width]
+        assert lines[0].startswith("a\\x20b ")
