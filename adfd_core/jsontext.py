@@ -18,10 +18,11 @@ _BRACKET = re.compile(r"[\[\]{}]")
 
 
 def loads(text: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
-    """``json.loads(text)``; a JSONDecodeError at the first bracket nested deeper than ``max_depth``."""
+    """``json.loads(text)``; a JSONDecodeError at the first bracket nested deeper than ``max_depth``, and a
+    TypeError for what is neither str nor bytes."""
     if isinstance(text, bytes):
         text = text.decode("utf-8")
-    if text.count("[") + text.count("{") > max_depth:
+    if isinstance(text, str) and text.count("[") + text.count("{") > max_depth:
         _check_depth(text, max_depth)
     return json.loads(text)
 
