@@ -160,6 +160,7 @@ def test_a_truncated_file_is_refused(good, tmp_path):
         ({"model": "cnn.v7"}, r"unknown model 'cnn\.v7'; valid names: cnn\.v1"),
         ({"config": "{not json"}, r"metadata 'config' is not valid JSON"),
         ({"training": "[1, 2]"}, r"metadata 'training' must be a JSON object, got list"),
+        ({"extra": '{"a": ' + "[" * 100_000}, r"metadata 'extra' is not valid JSON \(nested deeper than 64 levels: line 1 column 70 "),
         ({"config": json.dumps({"input_shape": [3, 64, 64], "channels": [32, 64, 128], "dropout": 0.2})}, r"cnn\.v1: config lacks key\(s\): dense"),
         ({"config": json.dumps({"input_shape": [3, 64, 64], "channels": [32], "dropout": 0.2, "dense": 9, "x": 1})}, r"unknown config key 'x'"),
         ({"config": json.dumps({"input_shape": [3, 64, 64], "channels": [32], "dropout": 2.0, "dense": 9})}, r"dropout must be in \[0, 1\)"),
