@@ -209,10 +209,12 @@ def _non_finite(t: torch.Tensor) -> bool:
 
 
 def _materialized(info: ModelFile, skeleton: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> torch.nn.Module:
-    """The skeleton with the file's tensors as its own. A constant its constructor computes with torch
-    (not from the file) is only a placeholder on the meta device: such a model is built for real."""
+    """The skeleton with the file's tensors as its own, in the dtypes of its own tensors (as copying into
+    them would cast: a model may store some in float16). A constant its constructor computes with
+    torch (not from the file) is only a placeholder on the meta device: such a model is built for real."""
     if _placeholders(skeleton):
-        load_into(skeleton, tensors, assign=True)
+        own = {**dict(skeleton.named_parameters(remove_duplicate=False)), **dict(skeleton.named_buffers(remove_duplicate=False))}
+        load_into(skeleton, {key: t.to(own[key].dtype) if key in own else t for key, t in tensors.items()}, assign=True)
         if not _placeholders(skeleton):
             return skeleton
         skeleton = registry.build(info.name, info.config, pretrained=False)
