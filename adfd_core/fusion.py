@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from adfd_core import __version__
+from adfd_core import __version__, jsontext
 from adfd_core.errors import AdfdError
 from adfd_core.provenance import provenance
 from adfd_core.scoretable import ScoreTable, log_odds, provenance_comments, spoof_probability
@@ -24,6 +24,7 @@ from adfd_core.scoretable import ScoreTable, log_odds, provenance_comments, spoo
 WEIGHTS_FORMAT = "adfd-fusion"
 WEIGHTS_VERSION = 1
 L2 = 1e-4  # logistic regression: penalty on the weights (not the bias), against separable dev data
+MAX_TRAINING_SCORE = 1e6  # |score| beyond this is no log-odds (nor a raw detector score): a damaged or foreign table
 _SHOWN = 10  # ids named in a mismatch error
 
 
@@ -157,7 +158,7 @@ class LogRegFusion:
     def load(cls, path: str | Path) -> LogRegFusion:
         """Read weights that ``save`` wrote; a FusionError naming the file for anything else."""
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            data = jsontext.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise FusionError(f"{path}: no such file") from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -199,6 +200,7 @@ def train_logreg(tables: Sequence[ScoreTable], prior: float = 0.5, l2: float = L
     x = np.column_stack([t.scores for t in tables])
     labels_ = np.asarray(labels)
     usable = ~np.isnan(x).any(axis=1) & (labels_ != "unknown")
+    _check_training_scores(tables, x, usable)
     x, is_bonafide = x[usable], labels_[usable] == "bonafide"
     n_bonafide, n_spoof = int(is_bonafide.sum()), int((~is_bonafide).sum())
     if not n_bonafide or not n_spoof:
@@ -206,7 +208,10 @@ def train_logreg(tables: Sequence[ScoreTable], prior: float = 0.5, l2: float = L
             f"training the fusion needs labelled bona fide and spoof rows scored by every system; "
             f"{', '.join(t.source for t in tables)} have {n_bonafide} bona fide and {n_spoof} spoof"
         )
-    weights, bias = fit_logreg(x, is_bonafide, prior, l2)
+    try:
+        weights, bias = fit_logreg(x, is_bonafide, prior, l2)
+    except FusionError as exc:
+        raise FusionError(f"training the fusion on {', '.join(t.source for t in tables)}: {exc}") from None
     trained_on = [{"source": t.source, "sha256": t.sha256, "rows": len(t)} for t in tables]
     return LogRegFusion([t.source for t in tables], weights, bias, prior, trained_on)
 
@@ -218,6 +223,21 @@ def fit_logreg(x: np.ndarray, is_bonafide: np.ndarray, prior: float = 0.5, l2: f
 
     n_bonafide, n_spoof = int(is_bonafide.sum()), int((~is_bonafide).sum())
     row_weight = np.where(is_bonafide, prior / n_bonafide, (1 - prior) / n_spoof)
+    spread = x.std(axis=0)
+    scale = np.where(spread > 0, spread, 1.0)  # fit on unit-spread inputs: L-BFGS stalls on scores in the thousands
     result = minimize(_cost_and_gradient, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B",
-                      args=(x, is_bonafide, row_weight, float(np.log(prior / (1 - prior))), l2))
-    return result.x[:-1].copy(), float(result.x[-1])
+                      args=(x / scale, is_bonafide, row_weight, float(np.log(prior / (1 - prior))), l2))
+    if not result.success:
+        raise FusionError(f"the logistic regression did not converge ({result.message})")
+    return result.x[:-1] / scale, float(result.x[-1])
+
+
+def _check_training_scores(tables: Sequence[ScoreTable], x: np.ndarray, usable: np.ndarray) -> None:
+    """Refuse infinite or absurdly large scores among the rows a fusion would be trained on (they make the
+    fit's cost infinite, and L-BFGS then stops at all-zero weights without a word)."""
+    bad = np.argwhere(usable[:, None] & ~(np.abs(x) <= MAX_TRAINING_SCORE))
+    if bad.size:
+        row, system = bad[0]
+        t = tables[system]
+        raise FusionError(f"{t.source}: {t.ids[row]} has score {x[row, system]:g}; training the fusion needs finite "
+                          f"scores within +-{MAX_TRAINING_SCORE:g}")

@@ -9,6 +9,7 @@ unpickles anything: a model file from a stranger holds tensors and text, not cod
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 
+from adfd_core import jsontext
 from adfd_core.errors import AdfdError
 from adfd_core.models import registry
 from adfd_core.models.config import ModelError
@@ -29,6 +31,10 @@ FORMAT_NAME = "adfd-model"
 FORMAT_VERSION = "1"
 _JSON_KEYS = ("config", "frontend", "training", "calibration", "extra")
 _KEYS = ("format", "format_version", "model", *_JSON_KEYS, "adfd_version", "created_at")
+_DTYPES = {  # safetensors' dtype names -> torch's, for the dtypes a model's state dict can hold
+    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "I64": torch.int64,
+    "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8, "BOOL": torch.bool, "C64": torch.complex64,
+}  # fmt: skip
 
 
 class ModelFileError(AdfdError):
@@ -56,10 +62,10 @@ def save_model(path: str | Path, model: torch.nn.Module, info: ModelFile) -> Pat
     path = Path(path)
     state = model.state_dict()
     try:
-        reference = registry.build(info.name, info.config, pretrained=False).state_dict()
+        reference = registry.build_skeleton(info.name, info.config).state_dict()
     except ModelError as exc:
         raise ModelFileError(f"{path}: cannot save: {exc}") from None
-    problem = mismatch(reference, state)
+    problem = mismatch(reference, state, dtypes=True)
     if problem:
         raise ModelFileError(f"{path}: cannot save: the model does not fit {info.name} with this config: {problem}")
     metadata = _metadata(path, info)
@@ -98,18 +104,25 @@ def read_model_info(path: str | Path) -> ModelFile:
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, ModelFile]:
-    """The model of a model file, rebuilt by the registry and loaded strictly, in eval mode on ``device``."""
+    """The model of a model file, rebuilt by the registry and loaded strictly, in eval mode on ``device``.
+
+    Nothing the file declares is allocated before it is checked: the model is built on the meta
+    device and every tensor's shape and dtype in the file's header is compared with it; only then are
+    the tensors read, and they must be finite (a standardization std positive).
+    """
+    path = Path(path)
     info = read_model_info(path)
-    model = registry.build(info.name, info.config, pretrained=False)
+    declared = _declared_tensors(path)
+    statistics = {key: t for key, t in _input_statistics(info).items() if key in declared}
+    _check_fit(path, info, statistics, {key: declared[key] for key in statistics})  # before a CPU-built skeleton allocates them
+    skeleton = registry.build_skeleton(info.name, info.config)
+    _check_fit(path, info, skeleton.state_dict(), declared)
     try:
         tensors = load_file(str(path), device="cpu")
     except (SafetensorError, OSError) as exc:
         raise ModelFileError(f"{path}: cannot read the tensors ({exc})") from None
-    problem = mismatch(model.state_dict(), tensors)
-    if problem:
-        raise ModelFileError(f"{path}: tensors do not fit {info.name} with the stored config: {problem}")
-    load_into(model, tensors)
-    return model.to(device).eval(), info
+    _check_values(path, tensors)
+    return _materialized(info, skeleton, tensors).to(device).eval(), info
 
 
 def describe_model(path: str | Path) -> dict[str, Any]:
@@ -149,10 +162,74 @@ def _metadata(path: Path, info: ModelFile) -> dict[str, str]:
     }
 
 
+def _declared_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """The file's tensors as its header declares them: meta tensors of their shapes and dtypes, no data read."""
+    declared = {}
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            for key in f.keys():
+                tensor = f.get_slice(key)
+                dtype = _DTYPES.get(tensor.get_dtype())
+                if dtype is None:
+                    raise ModelFileError(f"{path}: tensor {key} has dtype {tensor.get_dtype()}, which no adfd model holds")
+                declared[key] = torch.empty(tensor.get_shape(), dtype=dtype, device="meta")
+    except (SafetensorError, OSError) as exc:
+        raise ModelFileError(f"{path}: cannot read the tensors ({exc})") from None
+    return declared
+
+
+def _input_statistics(info: ModelFile) -> dict[str, torch.Tensor]:
+    """A ``segments`` model's standardization buffers, (C, F, T) of the config's input_shape, as meta tensors."""
+    if registry.entry(info.name).input_kind != "segments":
+        return {}
+    return {key: torch.empty(info.config.input_shape, device="meta") for key in ("mean", "std")}
+
+
+def _check_fit(path: Path, info: ModelFile, expected: Mapping[str, torch.Tensor], given: Mapping[str, torch.Tensor]) -> None:
+    """Refuse tensors that differ from ``expected`` in name, shape or dtype."""
+    problem = mismatch(expected, given, dtypes=True)
+    if problem:
+        raise ModelFileError(f"{path}: tensors do not fit {info.name} with the stored config: {problem}")
+
+
+def _check_values(path: Path, tensors: Mapping[str, torch.Tensor]) -> None:
+    """Refuse NaN or infinite weights, and a standardization std that is not positive (it divides the rows)."""
+    bad = [key for key, t in tensors.items() if _non_finite(t)]
+    if bad:
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        raise ModelFileError(f"{path}: NaN or infinite values in {', '.join(bad[:3])}{more}; the model cannot score")
+    std = tensors.get("std")
+    if std is not None and not bool((std > 0).all()):
+        raise ModelFileError(f"{path}: the input standardization std has values <= 0 (smallest {float(std.min()):g}); it must be positive")
+
+
+def _non_finite(t: torch.Tensor) -> bool:
+    """Whether ``t`` holds NaN or an infinity; a finite sum settles it at a tenth of isfinite's cost."""
+    return t.is_floating_point() and not math.isfinite(float(t.sum())) and not bool(torch.isfinite(t).all())
+
+
+def _materialized(info: ModelFile, skeleton: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> torch.nn.Module:
+    """The skeleton with the file's tensors as its own, in the dtypes of its own tensors (as copying into
+    them would cast: a model may store some in float16). A constant its constructor computes with
+    torch (not from the file) is only a placeholder on the meta device: such a model is built for real."""
+    if _placeholders(skeleton):
+        own = {**dict(skeleton.named_parameters(remove_duplicate=False)), **dict(skeleton.named_buffers(remove_duplicate=False))}
+        load_into(skeleton, {key: t.to(own[key].dtype) if key in own else t for key, t in tensors.items()}, assign=True)
+        if not _placeholders(skeleton):
+            return skeleton
+        skeleton = registry.build(info.name, info.config, pretrained=False)
+    load_into(skeleton, tensors)
+    return skeleton
+
+
+def _placeholders(model: torch.nn.Module) -> bool:
+    return any(t.is_meta for t in (*model.parameters(), *model.buffers()))
+
+
 def _json_object(path: Path, key: str, text: str) -> dict | None:
     """A metadata value as a JSON object; only calibration may be null."""
     try:
-        value = json.loads(text)
+        value = jsontext.loads(text)
     except json.JSONDecodeError as exc:
         raise ModelFileError(f"{path}: metadata {key!r} is not valid JSON ({exc})") from None
     if not isinstance(value, dict) and not (key == "calibration" and value is None):

@@ -28,6 +28,7 @@ from typing import Any, Iterator, TextIO
 
 import numpy as np
 
+from adfd_core import jsontext
 from adfd_core.audio import AUDIO_SUFFIXES
 from adfd_core.corpus import normalize_label, read_labels
 from adfd_core.errors import AdfdError
@@ -261,7 +262,7 @@ def _parse_jsonl(name: str, numbers: list[int], texts: list[str]) -> _Parsed:
     records = []
     for line, text in zip(numbers, texts):
         try:
-            obj = json.loads(text)
+            obj = jsontext.loads(text)
         except json.JSONDecodeError as exc:
             raise ScoreTableError(f"{name}:{line}: not JSON ({exc.msg})") from None
         if not isinstance(obj, dict) or "id" not in obj or "score" not in obj:

@@ -150,7 +150,12 @@ class _Accumulator:
     def fuse(self, stored: "StoredUtterance", n_samples: int, probs: dict[int, list[np.ndarray]]) -> RecordingScore:
         """eq. 1 per model, eq. 2 across models; the timeline from the models cut like the first one."""
         per_model = {i: np.concatenate(probs[i]) for i in range(len(self.models))}
+        if not all(len(q) for q in per_model.values()):
+            return RecordingScore(stored.utterance, error="no segments to score", content_hash=stored.content_hash)
         member_p = np.array([per_model[i].mean() for i in range(len(self.models))])
+        if not np.isfinite(member_p).all():
+            return RecordingScore(stored.utterance, error="the model's output is not finite (NaN or infinite feature values?)",
+                                  content_hash=stored.content_hash)
         segment_samples = _segment_seconds(self.models[0]) * audio.TARGET_SR
         spans = audio.segment_spans(n_samples, round(segment_samples))
         member_segments = np.column_stack([per_model[i] for i in self.timeline_models])
@@ -161,10 +166,11 @@ class _Accumulator:
 
 
 class _ScoringSink:
-    """A RowSink for FeaturePipeline: runs the models over rows in batches across recordings."""
+    """A RowSink for FeaturePipeline: runs the models over rows in batches across recordings; tells
+    ``observer`` of each recording that the models could not give a finite score."""
 
-    def __init__(self, models: Sequence[LoadedModel], device: "torch.device", batch_size: int):
-        self.models, self.device, self.batch_size = models, device, batch_size
+    def __init__(self, models: Sequence[LoadedModel], device: "torch.device", batch_size: int, observer: Observer):
+        self.models, self.device, self.batch_size, self.observer = models, device, batch_size, observer
         self.acc = _Accumulator(models)
         self.slot = 0  # the open recording
         self.pending: dict[str, list[tuple[int, np.ndarray]]] = {}
@@ -195,7 +201,10 @@ class _ScoringSink:
         for key in list(self.pending):
             self._run(key)
         for slot, stored in self.ended:
-            self.done[stored.utterance.id] = self.acc.fuse(stored, self.samples.pop(slot), self.probs.pop(slot))
+            result = self.acc.fuse(stored, self.samples.pop(slot), self.probs.pop(slot))
+            if result.error:
+                self.observer.failed(result.utt, result.error)
+            self.done[stored.utterance.id] = result
         self.ended.clear()
 
     def _run(self, key: str) -> None:
@@ -230,8 +239,8 @@ def score_audio(
     frontends = {}
     for m in models:
         frontends.setdefault(m.frontend_key, from_spec(m.info.frontend).to(device).eval())
-    sink = _ScoringSink(models, device, batch_size)
     observer = observer or Silent()
+    sink = _ScoringSink(models, device, batch_size, observer)
     observer.start(len(utterances), 0)
     pipeline = FeaturePipeline(frontends, device, sink, batch_size, jobs, observer)
     try:
@@ -245,12 +254,15 @@ def score_audio(
     return [sink.done.get(u.id) or RecordingScore(u, error=failed.get(u.id, "not scored")) for u in utterances]
 
 
-def score_features(path: Path, models: Sequence[LoadedModel], device: "torch.device", batch_size: int = 256) -> list[RecordingScore]:
+def score_features(path: Path, models: Sequence[LoadedModel], device: "torch.device", batch_size: int = 256,
+                   observer: Observer | None = None) -> list[RecordingScore]:
     """Score every recording of a feature file from its stored rows; each model needs a feature made
     with exactly its front-end spec (a waveform model: the stored whole waveform, cut into its
-    windows). The inputs that featurize could not read come last, with their error."""
+    windows). The inputs that featurize could not read come last, with their error; ``observer``
+    hears of them and of recordings without a finite score."""
     from adfd_core.store import FeatureFile
 
+    observer = observer or Silent()
     with FeatureFile(path) as ff:
         if ff.provenance.get("augment"):
             log.warning("%s: holds %d degraded copies of each utterance, made for training; each copy is scored as "
@@ -258,7 +270,10 @@ def score_features(path: Path, models: Sequence[LoadedModel], device: "torch.dev
         sources = {m.frontend_key: _stored_rows(ff, m) for m in models}
         stored = ff.utterances()
         failed = [RecordingScore(Utterance(f["id"], Path(f["path"]), "unknown"), error=f["reason"]) for f in ff.failures()]
-        sink = _ScoringSink(models, device, batch_size)
+        observer.start(len(stored), 0)
+        for result in failed:
+            observer.failed(result.utt, result.error or "")
+        sink = _ScoringSink(models, device, batch_size, observer)
         try:
             for index, s in enumerate(stored):
                 for key, rows_of in sources.items():
@@ -266,7 +281,9 @@ def score_features(path: Path, models: Sequence[LoadedModel], device: "torch.dev
                 sink.end_utterance(s)
                 if index % 64 == 63:
                     sink.end_batch()
+                    observer.advance(64)
             sink.end_batch()
+            observer.advance(len(stored) % 64)
         except KeyboardInterrupt:
             finished = [sink.done[s.utterance.id] for s in stored if s.utterance.id in sink.done]
             raise ScoringInterrupted(finished, len(stored) + len(failed)) from None

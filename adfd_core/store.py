@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import h5py
 import numpy as np
 
+from adfd_core import jsontext
 from adfd_core.corpus import Utterance
 from adfd_core.errors import AdfdError
 
@@ -446,18 +447,49 @@ class FeatureFile:
             raise StoreError(
                 f"{self.path}: feature file format version {version}; this adfd reads version {FORMAT_VERSION}"
             )
-        self.complete = bool(attrs["complete"])
+        self.complete = bool(attrs.get("complete", False))
         if not self.complete and not allow_incomplete:
             self._h5.close()
             raise StoreError(f"{self.path}: incomplete feature file (an interrupted run); rerun featurize to finish it")
-        self.n_utterances = int(attrs["n_utterances"])
-        self.provenance: dict = json.loads(attrs["provenance"])
+        try:
+            self._read_layout()
+        except StoreError:
+            self._h5.close()
+            raise
+
+    def _read_layout(self) -> None:
+        """Counts, front-end specs and per-utterance extents, each checked against what the file really holds
+        before anything of that size is read; a StoreError for a file that reads elsewhere or declares more."""
+        h5 = self._h5
+        self.n_utterances = _count(self.path, h5.attrs, "n_utterances")
+        self.provenance: dict = _json_attr(self.path, h5.attrs, "provenance")
+        for group, fields in (("utterances", (*STRING_FIELDS, "duration_s")), ("failures", FAILURE_FIELDS)):
+            n = self.n_utterances if group == "utterances" else _count(self.path, h5.attrs, "n_failures")
+            for field in fields:
+                _stored(self.path, _member(self.path, _member(self.path, h5, group, h5py.Group), field, h5py.Dataset), n)
+        features = _member(self.path, h5, "features", h5py.Group)
         self.features: dict[str, FeatureInfo] = {}
-        for name, group in self._h5["features"].items():
-            spec = json.loads(group.attrs["spec"])
-            self.features[name] = FeatureInfo(name, spec, tuple(group["data"].shape[1:]), int(group.attrs["n_rows"]))
-        self._starts = {n: self._h5["features"][n]["start"][: self.n_utterances] for n in self.features}
-        self._counts = {n: self._h5["features"][n]["count"][: self.n_utterances] for n in self.features}
+        self._starts: dict[str, np.ndarray] = {}
+        self._counts: dict[str, np.ndarray] = {}
+        for name in features:
+            group = _member(self.path, features, name, h5py.Group)
+            spec, n_rows = _json_attr(self.path, group.attrs, "spec"), _count(self.path, group.attrs, "n_rows")
+            if not isinstance(spec, dict) or not isinstance(spec.get("params"), dict):
+                raise StoreError(f"{self.path}: feature {name!r} has a spec without params")
+            data = _stored(self.path, _member(self.path, group, "data", h5py.Dataset), n_rows, np.float32)
+            starts, counts = (self._index(group, key) for key in ("start", "count"))
+            outside = np.flatnonzero((starts < 0) | (counts < 0) | (counts > n_rows - np.maximum(starts, 0)))
+            if outside.size:
+                i = outside[0]
+                raise StoreError(f"{self.path}: feature {name!r} gives utterance {i} rows {starts[i]} to "
+                                 f"{starts[i]} + {counts[i]}, outside its {n_rows} rows")
+            self.features[name] = FeatureInfo(name, spec, tuple(data.shape[1:]), n_rows)
+            self._starts[name], self._counts[name] = starts, counts
+
+    def _index(self, group: h5py.Group, key: str) -> np.ndarray:
+        """A feature's ``start`` or ``count`` column, (n_utterances,) int64."""
+        ds = _stored(self.path, _member(self.path, group, key, h5py.Dataset), self.n_utterances, np.int64)
+        return ds[: self.n_utterances]
 
     def __enter__(self) -> "FeatureFile":
         return self
@@ -488,13 +520,22 @@ class FeatureFile:
                     attack=cols["attack"][i],
                     speaker=cols["speaker"][i],
                     group=cols["group"][i],
-                    meta=json.loads(cols["meta"][i]),
+                    meta=self._meta(cols["id"][i], cols["meta"][i]),
                 ),
                 content_hash=cols["content_hash"][i],
                 duration_s=float(cols["duration_s"][i]),
             )
             for i in range(self.n_utterances)
         ]
+
+    def _meta(self, utt_id: str, text: str) -> dict:
+        try:
+            meta = jsontext.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise StoreError(f"{self.path}: utterance {utt_id!r} has meta that is not valid JSON ({exc})") from None
+        if not isinstance(meta, dict):
+            raise StoreError(f"{self.path}: utterance {utt_id!r} has meta that is not a JSON object")
+        return meta
 
     def failures(self) -> list[dict[str, str]]:
         """Inputs the run could not featurize: id, path, reason."""
@@ -526,6 +567,60 @@ class FeatureFile:
     @property
     def attrs(self) -> Mapping[str, Any]:
         return self._h5.attrs
+
+
+def _member(path: Path, group: h5py.Group, name: str, kind: type) -> Any:
+    """``group[name]``, refused unless it is a plain (hard) link to a ``kind`` (h5py.Group or h5py.Dataset):
+    a soft or external link could lead into another file on the machine, or round in a loop."""
+    link = group.get(name, getlink=True)
+    where = f"{group.name.rstrip('/')}/{name}"
+    if link is None:
+        raise StoreError(f"{path}: not a complete feature file (it lacks {where})")
+    if not isinstance(link, h5py.HardLink):
+        link_kind = {h5py.SoftLink: "a soft", h5py.ExternalLink: "an external"}.get(type(link), f"a {type(link).__name__}")
+        raise StoreError(f"{path}: {where} is {link_kind} link; feature files hold none (one could lead into another file, or loop)")
+    member = group[name]
+    if not isinstance(member, kind):
+        raise StoreError(f"{path}: {where} is not a {'group' if kind is h5py.Group else 'dataset'}")
+    return member
+
+
+def _stored(path: Path, ds: h5py.Dataset, n: int, dtype: type | None = None) -> h5py.Dataset:
+    """``ds``, refused if its data lies in other files (external or virtual storage), is filtered (adfd writes
+    none, and a filter hides how much a read makes), is not of ``dtype`` (when given), or holds fewer than
+    the ``n`` rows the file declares: rows past the end, or declared by a shape that no stored data backs."""
+    if dtype is not None and ds.dtype != dtype:
+        raise StoreError(f"{path}: {ds.name} holds {ds.dtype}, not {np.dtype(dtype)}")
+    if ds.external or ds.is_virtual:
+        raise StoreError(f"{path}: {ds.name} keeps its data in other files ({'external' if ds.external else 'virtual'} storage)")
+    if ds.id.get_create_plist().get_nfilters():
+        raise StoreError(f"{path}: {ds.name} is compressed or filtered; adfd feature files are not")
+    if not ds.shape:
+        raise StoreError(f"{path}: {ds.name} is a scalar, not a column of rows")
+    row_bytes = ds.id.get_type().get_size() * math.prod(ds.shape[1:])
+    if ds.shape[0] < n or ds.id.get_storage_size() < n * row_bytes:
+        held = min(ds.shape[0], ds.id.get_storage_size() // max(row_bytes, 1))
+        raise StoreError(f"{path}: declares {n} rows of {ds.name} but holds {held}")
+    return ds
+
+
+def _count(path: Path, attrs: h5py.AttributeManager, key: str) -> int:
+    """An attribute that counts something: an integer >= 0."""
+    value = attrs.get(key)
+    if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)) or value < 0:
+        shown = value.item() if isinstance(value, np.generic) else value
+        raise StoreError(f"{path}: attribute {key} is {shown!r}, not a count")
+    return int(value)
+
+
+def _json_attr(path: Path, attrs: h5py.AttributeManager, key: str) -> Any:
+    """An attribute holding JSON (depth-capped: see jsontext)."""
+    try:
+        return jsontext.loads(attrs[key])
+    except KeyError:
+        raise StoreError(f"{path}: not a complete feature file (it lacks the {key} attribute)") from None
+    except (TypeError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise StoreError(f"{path}: attribute {key} is not valid JSON ({exc})") from None
 
 
 # --------------------------------------------------------------------------- torch Dataset

@@ -85,7 +85,8 @@ def score(
 
     try:
         if features is not None:
-            results = score_features(features, models, torch_device, batch_size)
+            with progress() as bar:
+                results = score_features(features, models, torch_device, batch_size, observer=BarObserver(bar, "score"))
         else:
             utts = read_inputs(inputs or [], path_list=from_list, protocol=protocol, subset=subset, stdin=sys.stdin)
             check_output(output, [u.path for u in utts])

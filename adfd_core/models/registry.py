@@ -122,19 +122,23 @@ def build(name: str, config: Any, pretrained: bool = True) -> torch.nn.Module:
     return model
 
 
-def parameter_count(name: str) -> int:
-    """Trainable and frozen parameters of ``name`` with its default config, built without initial
-    weights; on the meta device (no memory: WaveSpec's 300 M) where the constructor allows it
-    (torchvision's RegNet computes its widths with tensors, which the meta device cannot)."""
+def build_skeleton(name: str, config: Any) -> torch.nn.Module:
+    """``build(name, config, pretrained=False)`` on the meta device: every parameter and buffer with its
+    shape and dtype but no memory (WaveSpec's 300 M, or a config's absurd sizes, cost nothing). On the
+    CPU where the constructor computes with tensors, which the meta device cannot (torchvision's RegNet
+    computes its widths with them); constants computed from numpy are real CPU tensors either way."""
     import torch
 
-    config = entry(name).config_cls()
     try:
         with torch.device("meta"):
-            model = build(name, config, pretrained=False)
+            return build(name, config, pretrained=False)
     except NotImplementedError:
-        model = build(name, config, pretrained=False)
-    return sum(p.numel() for p in model.parameters())
+        return build(name, config, pretrained=False)
+
+
+def parameter_count(name: str) -> int:
+    """Trainable and frozen parameters of ``name`` with its default config (counted on its skeleton)."""
+    return sum(p.numel() for p in build_skeleton(name, entry(name).config_cls()).parameters())
 
 
 def describe_all() -> list[dict[str, Any]]:

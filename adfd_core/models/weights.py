@@ -29,32 +29,42 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return dict(state)
 
 
-def mismatch(expected: Mapping[str, torch.Tensor], given: Mapping[str, torch.Tensor]) -> str | None:
-    """What keeps ``given`` from loading strictly where ``expected`` is: missing, unexpected and wrongly shaped keys."""
+def mismatch(expected: Mapping[str, torch.Tensor], given: Mapping[str, torch.Tensor], dtypes: bool = False) -> str | None:
+    """What keeps ``given`` from loading strictly where ``expected`` is: missing, unexpected and wrongly shaped
+    keys, and with ``dtypes`` those of another dtype (a copy would cast them; a model file must match exactly).
+    Either side may be meta tensors: only shapes and dtypes are compared."""
     problems = []
     missing = [k for k in expected if k not in given]
     unexpected = [k for k in given if k not in expected]
-    wrong = [
-        f"{k} ({_shape(given[k])}, expected {_shape(expected[k])})"
-        for k in expected
-        if k in given and given[k].shape != expected[k].shape
+    common = [k for k in expected if k in given]
+    wrong = [f"{k} ({_shape(given[k])}, expected {_shape(expected[k])})" for k in common if given[k].shape != expected[k].shape]
+    typed = [
+        f"{k} ({_dtype(given[k])}, expected {_dtype(expected[k])})"
+        for k in common
+        if dtypes and given[k].dtype != expected[k].dtype
     ]
-    for kind, names in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
+    for kind, names in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong), ("wrong dtype", typed)):
         if names:
             more = f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else ""
             problems.append(f"{kind}: {', '.join(names[:_SHOWN])}{more}")
     return "; ".join(problems) or None
 
 
-def load_into(module: nn.Module, state: Mapping[str, torch.Tensor], strict: bool = True) -> None:
+def load_into(module: nn.Module, state: Mapping[str, torch.Tensor], strict: bool = True, assign: bool = False) -> None:
     """``module.load_state_dict(state)``, with the module's own submodule versions for a state without them.
 
     Files hold no ``_metadata``; some modules (MNASNet) refuse a state dict that lacks their version.
+    ``assign=True`` makes ``state``'s tensors the module's own (no copy): how a module built on the
+    meta device gets its weights.
     """
     versioned = OrderedDict(state)
     versioned._metadata = getattr(module.state_dict(), "_metadata", OrderedDict())  # type: ignore[attr-defined]
-    module.load_state_dict(versioned, strict=strict)
+    module.load_state_dict(versioned, strict=strict, assign=assign)
 
 
 def _shape(t: torch.Tensor) -> str:
     return "x".join(map(str, t.shape)) or "scalar"
+
+
+def _dtype(t: torch.Tensor) -> str:
+    return str(t.dtype).removeprefix("torch.")

@@ -60,6 +60,22 @@ def test_evaluate_prints_tables_and_writes_a_plot(tables, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_training_on_an_infinite_score_is_one_line_naming_the_table(tables, tmp_path):
+    lines = tables["dev_b"].read_text().splitlines()
+    row = next(i for i, line in enumerate(lines) if line.startswith("LA_D_0000003\t"))
+    cells = lines[row].split("\t")
+    cells[2] = "inf"
+    lines[row] = "\t".join(cells)
+    broken = tmp_path / "dev_b_inf.tsv"
+    broken.write_text("\n".join(lines) + "\n")
+    weights = tmp_path / "w.json"
+    done = adfd("fuse", str(tables["eval_a"]), str(tables["eval_b"]), "--train", str(tables["dev_a"]),
+                "--train", str(broken), "--save-weights", str(weights))
+    assert done.returncode == 1 and done.stdout == "" and not weights.exists()
+    assert done.stderr.strip().splitlines() == [
+        f"adfd: error: {broken}: LA_D_0000003 has score inf; training the fusion needs finite scores within +-1e+06"], done.stderr
+
+
 def test_logreg_weights_trained_once_apply_the_same_fusion(tables, tmp_path):
     weights = tmp_path / "w.json"
     trained = adfd("fuse", str(tables["eval_a"]), str(tables["eval_b"]), "--train", str(tables["dev_a"]),

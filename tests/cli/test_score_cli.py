@@ -161,6 +161,21 @@ def test_scoring_a_feature_file(s, tsv):
     np.testing.assert_allclose(theirs.p_spoof, ours.p_spoof, rtol=0, atol=1e-5)
 
 
+def test_a_recording_whose_rows_give_no_finite_score_fails_with_exit_3(s, tsv):
+    import h5py
+
+    feats = s.root / "nan-feats.h5"
+    featurize(read_corpus(s.corpus), feats, FeaturizeOptions(features=("stft-lf",), device="cpu"))
+    with h5py.File(feats, "r+") as h5:
+        h5["features/stft-lf/data"][0] = np.nan  # the first recording's first row
+    done = adfd("score", "--features", str(feats), "-m", str(s.stft))
+    assert done.returncode == 3, done.stderr
+    table = _table(done.stdout)
+    assert math.isnan(table.scores[0]) and "not finite" in table.extra["error"][0]
+    assert not np.isnan(table.scores[1:]).any() and "Traceback" not in done.stderr
+    assert any(line.startswith("failed: ") and "not finite" in line for line in done.stderr.splitlines()), done.stderr
+
+
 @pytest.mark.parametrize(
     "args, hint",
     [

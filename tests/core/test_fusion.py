@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -83,6 +84,38 @@ def test_logreg_upweights_the_informative_system_and_calibrates():
     np.testing.assert_allclose(fused.p_spoof, 1 / (1 + np.exp(fused.scores)))
 
 
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, 1e308, -2e6])
+def test_logreg_refuses_infinite_or_absurd_training_scores(bad):
+    a, b = gaussian_systems(20, 20, seed=0)
+    b.scores[7] = bad
+    with pytest.raises(FusionError, match=rf"^b\.tsv: u7 has score {re.escape(f'{bad:g}')}; training the fusion needs finite scores within \+-1e\+06$"):
+        train_logreg([a, b])
+
+
+def test_logreg_fits_the_same_fusion_whatever_the_scale_of_the_scores():
+    a, b = gaussian_systems(500, 500, seed=4)
+    fusion = train_logreg([a, b])
+    big = ScoreTable.build(a.ids, a.scores * 1000, labels=a.labels, source="a.tsv")  # L-BFGS stalled on these: bias 0
+    scaled = train_logreg([big, b])
+    np.testing.assert_allclose(scaled.weights * [1000, 1], fusion.weights, rtol=1e-4)
+    assert scaled.bias == pytest.approx(fusion.bias, rel=1e-4) and abs(fusion.bias) > 0.5
+
+
+def test_logreg_that_does_not_converge_is_refused(monkeypatch):
+    import scipy.optimize
+
+    real = scipy.optimize.minimize
+
+    def stalled(*args, **kwargs):
+        result = real(*args, **kwargs)
+        result.success, result.message = False, "ABNORMAL_TERMINATION_IN_LNSRCH"
+        return result
+
+    monkeypatch.setattr(scipy.optimize, "minimize", stalled)
+    with pytest.raises(FusionError, match=r"^training the fusion on a\.tsv, b\.tsv: the logistic regression did not converge \(ABNORMAL"):
+        train_logreg(gaussian_systems(20, 20, seed=0))
+
+
 def test_logreg_needs_both_classes():
     a, b = gaussian_systems(5, 0, seed=0)
     with pytest.raises(FusionError, match="needs labelled bona fide and spoof rows.*5 bona fide and 0 spoof"):
@@ -114,6 +147,7 @@ def test_weights_round_trip_and_refuse_the_wrong_number_of_systems(tmp_path):
         ('{"format": "adfd-fusion", "format_version": 1, "systems": ["a"]}', "incomplete fusion weights"),
         ('{"format": "adfd-fusion", "format_version": 1, "systems": ["a"], "weights": [1, 2], "bias": 0, "prior": 0.5}',
          "inconsistent fusion weights"),
+        ('{"format": "adfd-fusion", "trained_on": ' + "[" * 100_000, r"not a fusion weights file \(nested deeper than 64 levels"),
     ],
 )
 def test_bad_weights_files_are_named(tmp_path, text, message):

@@ -160,6 +160,7 @@ def test_a_truncated_file_is_refused(good, tmp_path):
         ({"model": "cnn.v7"}, r"unknown model 'cnn\.v7'; valid names: cnn\.v1"),
         ({"config": "{not json"}, r"metadata 'config' is not valid JSON"),
         ({"training": "[1, 2]"}, r"metadata 'training' must be a JSON object, got list"),
+        ({"extra": '{"a": ' + "[" * 100_000}, r"metadata 'extra' is not valid JSON \(nested deeper than 64 levels: line 1 column 70 "),
         ({"config": json.dumps({"input_shape": [3, 64, 64], "channels": [32, 64, 128], "dropout": 0.2})}, r"cnn\.v1: config lacks key\(s\): dense"),
         ({"config": json.dumps({"input_shape": [3, 64, 64], "channels": [32], "dropout": 0.2, "dense": 9, "x": 1})}, r"unknown config key 'x'"),
         ({"config": json.dumps({"input_shape": [3, 64, 64], "channels": [32], "dropout": 2.0, "dense": 9})}, r"dropout must be in \[0, 1\)"),
@@ -182,3 +183,67 @@ def test_tensors_that_do_not_fit_the_config_are_refused_by_load_but_not_by_read_
     _refused(_rewrite(good, tmp_path / "missing.safetensors", missing), r"missing: std, net\.features\.0\.weight, net\.features\.0\.bias$")
     extra = dict(tensors, **{f"spare.{i}": torch.zeros(1) for i in range(5)})
     _refused(_rewrite(good, tmp_path / "extra.safetensors", extra), r"unexpected: spare\.0, spare\.1, spare\.2 and 2 more$")
+
+
+def test_config_sizes_are_checked_against_the_file_before_anything_is_allocated(good, tmp_path):
+    config = json.loads(read_model_info_meta(good)["config"])
+    huge = _rewrite(good, tmp_path / "huge.safetensors", config=json.dumps({**config, "dense": 2**40}))
+    _refused(huge, r"tensors do not fit cnn\.v1 with the stored config: wrong shape: net\.head\.0\.weight \(256x8192, expected 1099511627776x8192\)")
+    wide = _rewrite(good, tmp_path / "wide.safetensors", config=json.dumps({**config, "input_shape": [3, 2**20, 2**20]}))
+    _refused(wide, r"wrong shape: mean \(3x64x64, expected 3x1048576x1048576\), std")
+
+
+def test_regnet_built_on_the_cpu_checks_its_input_shape_first(tmp_path):
+    info = dataclasses.replace(_info("regnet.v1"), config=small_config("regnet.v1"))
+    path = save_model(tmp_path / "r.safetensors", build("regnet.v1", info.config), info)
+    config = json.loads(read_model_info_meta(path)["config"])
+    wide = _rewrite(path, tmp_path / "wide.safetensors", config=json.dumps({**config, "input_shape": [3, 2**20, 2**20]}))
+    _refused(wide, r"wrong shape: mean \(3x64x64, expected 3x1048576x1048576\), std")
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.int64])
+def test_tensors_of_another_dtype_are_refused(good, tmp_path, dtype):
+    tensors = load_file(str(good))
+    tensors["net.head.0.weight"] = tensors["net.head.0.weight"].to(dtype)
+    name = str(dtype).removeprefix("torch.")
+    _refused(_rewrite(good, tmp_path / "typed.safetensors", tensors), rf"wrong dtype: net\.head\.0\.weight \({name}, expected float32\)$")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("net.head.0.weight", float("nan"), r"NaN or infinite values in net\.head\.0\.weight; the model cannot score"),
+        ("mean", float("inf"), r"NaN or infinite values in mean"),
+        ("std", 0.0, r"input standardization std has values <= 0 \(smallest 0\); it must be positive"),
+        ("std", -1.0, r"std has values <= 0 \(smallest -1\)"),
+    ],
+)
+def test_weights_that_cannot_give_a_finite_score_are_refused(good, tmp_path, key, value, message):
+    tensors = load_file(str(good))
+    tensors[key].view(-1)[5] = value
+    _refused(_rewrite(good, tmp_path / "bad.safetensors", tensors), message)
+
+
+def test_a_constant_computed_with_torch_in_the_constructor_is_real_after_loading(tmp_path, monkeypatch):
+    from adfd_core.models import registry
+
+    class Table(torch.nn.Module):  # a non-persistent buffer that torch computes: a placeholder on the meta device
+        def __init__(self, config):
+            super().__init__()
+            self.register_buffer("table", torch.arange(4.0).expand(2, 4) + 1, persistent=False)
+            self.w = torch.nn.Parameter(torch.ones(2, 4))
+
+        def forward(self, x):
+            return x * self.table * self.w
+
+    entries = {"table.v1": dataclasses.replace(registry.entry("mlp.v1"), name="table.v1", make=Table, input_kind="wave")}
+    monkeypatch.setattr(registry, "_registry", lambda: entries)
+    config = make_config("table.v1")
+    path = save_model(tmp_path / "t.safetensors", Table(config), ModelFile("table.v1", config, FRONTEND, {}))
+    model, _ = load_model(path)
+    assert torch.equal(model(torch.ones(2, 4)), torch.tensor([[1.0, 2, 3, 4]] * 2))
+
+
+def read_model_info_meta(path):
+    with safe_open(str(path), framework="pt") as f:
+        return f.metadata()

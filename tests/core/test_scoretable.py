@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +75,13 @@ def test_jsonl_round_trip(tmp_path):
         assert getattr(back, column) == getattr(t, column), column
     np.testing.assert_array_equal(back.scores, t.scores)
     np.testing.assert_array_equal(back.p_spoof, t.p_spoof)
+
+
+def test_a_deeply_nested_jsonl_row_is_one_line_naming_it(tmp_path):
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"id": "a", "score": 1}\n{"id": "b", "score": 2, "x": ' + "[" * 100_000 + "\n")
+    with pytest.raises(ScoreTableError, match=rf"^{re.escape(str(path))}:2: not JSON \(nested deeper than 64 levels\)$"):
+        read_scores(path)
 
 
 @pytest.mark.parametrize("fmt, labelled", [("asvspoof2019", True), ("asvspoof2021", False), ("asvspoof5", False)])

@@ -193,6 +193,26 @@ def test_a_feature_file_without_the_models_front_end_is_refused(clips, models, t
         score_features(feats, load_models([models["stft1s"]], CPU), CPU)
 
 
+def test_rows_that_give_no_finite_score_are_failures_of_their_recording(clips, models, tmp_path):
+    import h5py
+
+    feats = tmp_path / "f.h5"
+    featurize(clips[:4], feats, FeaturizeOptions(features=("stft-lf",), device="cpu"))
+    loaded = load_models([models["stft"]], CPU)
+    before = score_features(feats, loaded, CPU)
+    with h5py.File(feats, "r+") as h5:
+        group = h5["features/stft-lf"]
+        group["data"][int(group["start"][1])] = np.nan  # one NaN row of "two"
+        group["data"][int(group["start"][2]), 0, 0, 0] = np.inf  # one infinite value in "tail"
+        group["count"][3] = 0  # "cd" with no rows
+    after = score_features(feats, loaded, CPU)
+    assert after[0].error is None and after[0].p_spoof == pytest.approx(before[0].p_spoof, abs=1e-6)
+    assert [r.error for r in after[1:]] == ["the model's output is not finite (NaN or infinite feature values?)"] * 2 + [
+        "no segments to score"]
+    assert all(math.isnan(r.p_spoof) for r in after[1:])
+    assert list(to_table(after, loaded).extra["error"]) == ["", *(r.error for r in after[1:])]
+
+
 # --------------------------------------------------------------------------- long recordings
 
 

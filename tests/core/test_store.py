@@ -279,3 +279,106 @@ def test_end_batch_commits_once_commit_seconds_have_passed(tmp_path, monkeypatch
     w.end_batch()  # just committed: u2 waits
     w.close()
     assert _open(out).done_ids == {"u0", "u1"}
+
+
+# --------------------------------------------------------------------------- hostile files
+
+
+@pytest.fixture
+def finished(tmp_path) -> Path:
+    """A complete feature file of three utterances (1, 2 and 3 toy rows; whole waves)."""
+    w = _open(tmp_path / "f.h5")
+    for i in range(3):
+        _add(w, i)
+    return w.finish()
+
+
+def _refused(path: Path, message: str) -> None:
+    with pytest.raises(StoreError, match=message) as err:
+        describe(path)  # what `adfd info` prints; every reader opens the file the same way
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_storage_in_other_files_and_links_are_refused(finished, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"password=hunter2".ljust(64, b"\0"))
+    with h5py.File(finished, "r+") as h5:
+        del h5["utterances/duration_s"]
+        h5["utterances"].create_dataset("duration_s", shape=(3,), dtype=np.float64, external=[(str(secret), 0, 24)])
+    _refused(finished, r"/utterances/duration_s keeps its data in other files \(external storage\)")
+
+
+@pytest.mark.parametrize(
+    "link, message",
+    [
+        (lambda other: h5py.ExternalLink(str(other), "/utterances/id"), r"/utterances/id is an external link; feature files hold none"),
+        (lambda other: h5py.SoftLink("/utterances/path"), r"/utterances/id is a soft link"),
+        (lambda other: h5py.SoftLink("/utterances/id"), r"/utterances/id is a soft link"),  # a loop
+    ],
+)
+def test_links_are_refused(finished, tmp_path, link, message):
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as h5:
+        h5.create_dataset("utterances/id", data=["x", "y", "z"])
+    with h5py.File(finished, "r+") as h5:
+        del h5["utterances/id"]
+        h5["utterances/id"] = link(other)
+    _refused(finished, message)
+
+
+def test_a_virtual_dataset_reading_another_file_is_refused(finished, tmp_path):
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as h5:
+        h5["d"] = np.arange(3.0)
+    layout = h5py.VirtualLayout(shape=(3,), dtype=np.float64)
+    layout[:] = h5py.VirtualSource(str(other), "d", shape=(3,))
+    with h5py.File(finished, "r+") as h5:
+        del h5["utterances/duration_s"]
+        h5["utterances"].create_virtual_dataset("duration_s", layout)
+    _refused(finished, r"duration_s keeps its data in other files \(virtual storage\)")
+
+
+@pytest.mark.parametrize(
+    "tamper, message",
+    [
+        (lambda h5: h5.attrs.__setitem__("n_utterances", 10**9), r"declares 1000000000 rows of /utterances/id but holds 3"),
+        (lambda h5: h5.attrs.__setitem__("n_failures", 2**40), r"declares 1099511627776 rows of /failures/id but holds 0"),
+        (lambda h5: h5.attrs.__setitem__("n_utterances", -1), r"attribute n_utterances is -1, not a count"),
+        (lambda h5: h5["features/toy"].attrs.__setitem__("n_rows", 2**40), r"declares 1099511627776 rows of /features/toy/data but holds 6"),
+        (lambda h5: h5["features/toy/count"].__setitem__(1, 2**40), r"feature 'toy' gives utterance 1 rows 1 to 1 \+ 1099511627776, outside its 6 rows"),
+        (lambda h5: h5["features/toy/count"].__setitem__(2, -2), r"utterance 2 rows 3 to 3 \+ -2"),
+        (lambda h5: h5["features/toy/start"].__setitem__(0, 2**62), r"utterance 0 rows 4611686018427387904 to"),
+        (lambda h5: h5["features/wave/count"].__setitem__(0, 2**62), r"feature 'wave' gives utterance 0 rows 0 to 0 \+ 4611686018427387904"),
+        (lambda h5: h5["utterances"].pop("label"), r"not a complete feature file \(it lacks /utterances/label\)"),
+        (lambda h5: h5["features/toy"].attrs.__setitem__("spec", "[1]"), r"feature 'toy' has a spec without params"),
+    ],
+)
+def test_declared_counts_are_checked_against_the_stored_data_first(finished, tamper, message):
+    with h5py.File(finished, "r+") as h5:
+        tamper(h5)
+    _refused(finished, message)
+
+
+def test_a_shape_that_no_stored_data_backs_is_refused(finished):
+    with h5py.File(finished, "r+") as h5:  # 2^40 rows in the shape cost nothing on disk: no chunk is written
+        h5["features/toy/data"].resize(2**40, axis=0)
+        h5["features/toy"].attrs["n_rows"] = 2**40
+        h5["features/toy/count"][2] = 2**40 - 3
+    _refused(finished, r"declares 1099511627776 rows of /features/toy/data but holds \d+$")
+
+
+@pytest.mark.parametrize(
+    "tamper, message",
+    [
+        (lambda h5: h5.attrs.__setitem__("provenance", "[" * 100_000), r"attribute provenance is not valid JSON \(nested deeper than 64 levels"),
+        (lambda h5: h5["features/toy"].attrs.__setitem__("spec", '{"a": ' * 5000 + "1" + "}" * 5000), r"attribute spec is not valid JSON \(nested deeper"),
+        (lambda h5: h5["utterances/meta"].__setitem__(1, "[" * 100_000), r"utterance 'u1' has meta that is not valid JSON \(nested deeper than 64"),
+    ],
+)
+def test_deeply_nested_json_is_refused(finished, tamper, message):
+    with h5py.File(finished, "r+") as h5:
+        tamper(h5)
+    with pytest.raises(StoreError, match=message) as err:
+        with FeatureFile(finished) as ff:
+            ff.utterances()
+    assert str(finished) in str(err.value) and "\n" not in str(err.value)
