@@ -69,3 +69,19 @@ def test_calibrate_writes_a_calibration_that_score_reads(loso, tmp_path):
     cal = Calibration.load(tmp_path / "cal.json")
     assert cal.members == ("member.safetensors",) and cal.weights[0] > 0
     assert cal.measured["protocol"] == "leave-one-source-out" and set(cal.measured["per_source"]) == {"s1", "s2", "s3"}
+
+
+def test_join_keeps_every_utterance_and_row_of_its_inputs_in_order(loso, tmp_path):
+    from adfd_core.store import FeatureFile
+    from feature_factory import random_features
+
+    a, b = random_features(tmp_path / "a.h5", 4, seed=1), random_features(tmp_path / "b.h5", 3, seed=2)
+    loso.join(tmp_path / "ab.h5", [a, b])
+    with FeatureFile(tmp_path / "ab.h5") as ab, FeatureFile(a) as fa, FeatureFile(b) as fb:
+        assert ab.column("id") == fa.column("id") + fb.column("id")
+        expected = np.concatenate([fa.all_rows("toy"), fb.all_rows("toy")])
+        np.testing.assert_array_equal(ab.all_rows("toy"), expected)
+        assert [ab.rows("toy", 5).shape[0]] == [fb.rows("toy", 1).shape[0]]
+    other = random_features(tmp_path / "c.h5", 2, seed=3, spec_params={"hop_length": 256})
+    with pytest.raises(SystemExit, match="other front-ends"):
+        loso.join(tmp_path / "ac.h5", [a, other])
