@@ -184,7 +184,7 @@ def _aligned(manifest: Path, tables: list[Path]) -> tuple[np.ndarray, np.ndarray
 
     rows = read_manifest(manifest)
     read = [read_scores(t) for t in tables]
-    ids = sorted(set.intersection(*(set(t.ids) for t in read)))
+    ids = sorted(set.intersection(set(rows), *(set(t.ids) for t in read)))  # the manifest says which rows count
     columns = []
     for t in read:
         index = {i: k for k, i in enumerate(t.ids)}

@@ -3,23 +3,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 from model_factory import tiny_model
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "fuzz.py"
-
-
-def _fuzz_module():
-    spec = importlib.util.spec_from_file_location("adfd_bench_fuzz", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from scripts import load_script
 
 
 def test_mutated_files_never_stop_a_batch(tmp_path):
-    fuzz = _fuzz_module()
+    fuzz = load_script("bench/fuzz.py")
     model = tiny_model(tmp_path / "m.safetensors", "stft-lf", seed=5)
     report = fuzz.fuzz(60, batch=60, jobs=2, seed=1, timeout=120, per_file=1.0, featurize=True, memory=False,
                        model=[str(model)], keep=tmp_path / "fuzz")
@@ -34,7 +23,7 @@ def test_mutated_files_never_stop_a_batch(tmp_path):
 def test_every_seed_format_decodes_and_mutations_are_seeded(tmp_path):
     from adfd_core import audio
 
-    fuzz = _fuzz_module()
+    fuzz = load_script("bench/fuzz.py")
     seeds = fuzz.make_seeds(tmp_path / "seeds", seconds=0.5)
     assert set(seeds) == set(fuzz.SEED_FORMATS)
     for path in seeds.values():

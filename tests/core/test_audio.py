@@ -20,6 +20,7 @@ import soxr
 from adfd_core import audio
 from adfd_core.audio import AudioError, AudioInfo
 from adfd_core.errors import AdfdError
+from privileges import as_nobody
 
 SR = audio.TARGET_SR
 
@@ -640,16 +641,10 @@ def test_nan_in_a_late_block_stops_the_stream_there(tmp_path, make_audio):
 def _without_read_permission(path: Path) -> Iterator[None]:
     """Make the file unreadable; as root (who reads anything) act as user 'nobody' meanwhile."""
     path.chmod(0)
-    euid, egid = os.geteuid(), os.getegid()
-    if euid == 0:
-        os.setegid(65534)
-        os.seteuid(65534)
     try:
-        yield
+        with as_nobody():
+            yield
     finally:
-        if euid == 0:
-            os.seteuid(euid)
-            os.setegid(egid)
         path.chmod(0o644)
 
 

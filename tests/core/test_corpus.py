@@ -24,6 +24,7 @@ from adfd_core.corpus import (
     read_corpus,
 )
 from adfd_core.errors import AdfdError
+from privileges import as_nobody
 
 # Lines in the real formats.
 LA2019 = [
@@ -139,7 +140,6 @@ def unreadable_subfolder():
     who lists anything: the walk then runs as user 'nobody', in a folder that user may enter."""
     import shutil
     import tempfile
-    from contextlib import contextmanager
 
     root = Path(tempfile.mkdtemp(prefix="adfd-walk-"))
     root.chmod(0o755)
@@ -150,20 +150,7 @@ def unreadable_subfolder():
     (root / "spoof").chmod(0o755)
     locked.chmod(0)
 
-    @contextmanager
-    def as_nobody():
-        euid, egid = os.geteuid(), os.getegid()
-        if euid == 0:
-            os.setegid(65534)
-            os.seteuid(65534)
-        try:
-            yield
-        finally:
-            if euid == 0:
-                os.seteuid(euid)
-                os.setegid(egid)
-
-    yield root, locked, as_nobody
+    yield root, locked
     locked.chmod(0o755)
     shutil.rmtree(root)
 
@@ -171,7 +158,7 @@ def unreadable_subfolder():
 def test_an_unreadable_subfolder_is_named_not_skipped_in_silence(unreadable_subfolder):
     from adfd_core import audio
 
-    root, locked, as_nobody = unreadable_subfolder
+    root, locked = unreadable_subfolder
     with as_nobody():
         utts = from_folder(root)
         assert [u.id for u in utts] == ["bonafide/a", "spoof/locked"]  # the folder stands for what it holds

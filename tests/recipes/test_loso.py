@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -11,16 +10,11 @@ import pytest
 
 from adfd_core.calibration import Calibration
 from adfd_core.scoretable import ScoreTable, write_scores
-
-RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "loso.py"
-
+from scripts import load_script
 
 @pytest.fixture(scope="module")
 def loso():
-    spec = importlib.util.spec_from_file_location("loso", RECIPE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("recipes/loso.py")
 
 
 def test_every_source_is_held_out_exactly_once(loso):
