@@ -124,7 +124,8 @@ def _clip_seed(seed: int, name: str) -> int:
 def plan(reals: list[RealClip], seed: int, takes: int, limits: dict[str, int]) -> tuple[dict[str, dict], list]:
     """Every output of the plan: ({path: manifest row without duration}, [tasks]) for all systems.
 
-    Real clips are taken in a seeded random order, so a limit picks a spread of sources.
+    Real clips are taken in a seeded random order, so a limit picks a spread of sources. TTS
+    tasks come first: they are quick, so an interrupted run has some of every system.
     """
     rows: dict[str, dict] = {}
     tasks: list = []
@@ -139,8 +140,6 @@ def plan(reals: list[RealClip], seed: int, takes: int, limits: dict[str, int]) -
                          "language": clip.language, "speaker": clip.speaker}
             per_clip[clip.path].append((voc.key, out))
             clip_of[clip.path] = clip
-    for path, outputs in per_clip.items():
-        tasks.append(CopyTask(path, tuple(outputs), _clip_seed(seed, clip_of[path].out_stem)))
     for engine in ENGINES.values():
         if engine.missing():
             continue
@@ -154,6 +153,8 @@ def plan(reals: list[RealClip], seed: int, takes: int, limits: dict[str, int]) -
                              "source": f"gen_{engine.key}", "group": f"gen_tts:{n}", "language": language,
                              "speaker": take.speaker}
                 tasks.append(TtsTask(take, text, out))
+    for path, outputs in per_clip.items():
+        tasks.append(CopyTask(path, tuple(outputs), _clip_seed(seed, clip_of[path].out_stem)))
     return rows, tasks
 
 
