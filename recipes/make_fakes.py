@@ -10,7 +10,7 @@ festival, flite) reads the sentences of recipes/fakes/sentences.py, K takes each
 and settings drawn from the seed; a sentence is one group (`gen_tts:<n>`) across engines.
 
 Rerunnable: an output that exists is skipped, and each file appears only when complete, so an
-interrupted run resumes. OUT/manifest.tsv lists every existing output of the plan that the
+interrupted run resumes (one run per OUT at a time). OUT/manifest.tsv lists every existing output of the plan that the
 options make (all systems, whichever --systems this run made), and OUT/README.md says how they
 were made. A system whose package or program is missing is skipped with a message. Exit 0 when
 all went well, 3 when some outputs failed (listed), 1 on a bad manifest, 130 when interrupted.
@@ -24,6 +24,7 @@ import importlib.metadata
 import importlib.util
 import os
 import platform
+import signal
 import sys
 import time
 import zlib
@@ -310,6 +311,10 @@ def write_readme(out_dir: Path, args: argparse.Namespace, done: list[dict], skip
     (out_dir / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("out", type=Path, help="output folder (created)")
@@ -339,13 +344,18 @@ def main(argv: list[str] | None = None) -> int:
     systems = frozenset(chosen) - set(skipped)
     rows, tasks = plan(reals, args.seed, args.takes, limits)
     args.out.mkdir(parents=True, exist_ok=True)
+    for stale in args.out.glob("**/.*.tmp"):  # left by a run that was killed mid-write
+        stale.unlink()
     print(f"{len(reals)} real clips, {len(rows)} planned outputs, systems {','.join(sorted(systems)) or 'none'}",
           flush=True)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # kill PID stops as cleanly as Ctrl-C
     try:
         made, failed = execute(tasks, args.out, systems, args.jobs)
     except KeyboardInterrupt:
         print("interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     done = write_manifest(args.out, rows)
     write_readme(args.out, args, done, skipped, failed)
     print(f"made {made}, failed {len(failed)}; {args.out / 'manifest.tsv'} lists {len(done)} clips")
