@@ -75,9 +75,12 @@ def test_copy_synthesis_rows_format_level_and_rerun(tmp_path, make_audio, capsys
     readme = (out / "README.md").read_text()
     assert system in readme and "-26 dBFS" in readme
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*.flac")}
+    stale = (out / rows[0]["path"]).parent / ".half.flac.999.tmp"  # what a killed run leaves
+    stale.write_bytes(b"partial")
     capsys.readouterr()
     assert _run(out, manifests, "--systems", system) == 0
     assert "made 0, failed 0" in capsys.readouterr().out
+    assert not stale.exists()
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*.flac")} == stamps
     assert _read(out / "manifest.tsv") == rows
 
