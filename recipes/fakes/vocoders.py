@@ -90,7 +90,8 @@ def _gl(mag: np.ndarray, length: int, seed: int) -> np.ndarray:
 SPTK = {"frame": 1024, "hop": 80, "window": "blackman", "f0": "SWIPE' 60-400 Hz, threshold 0.3",
         "excitation": "pulse train (voiced) / Gaussian noise (unvoiced)"}
 LPC = {**SPTK, "order": 20}
-MLSA = {**SPTK, "order": 24, "alpha": 0.41, "pade": 5, "mel_cepstrum": "sp2mc of the frame periodogram"}
+MLSA = {**SPTK, "order": 24, "alpha": 0.41, "pade": 5, "mel_cepstrum": "sp2mc of the frame periodogram",
+        "floor_db": 100}
 
 
 def _pysptk():
@@ -134,7 +135,10 @@ def mlsa(x: np.ndarray, seed: int) -> np.ndarray:
     """
     sptk = _pysptk()
     frames, excitation = _frames_and_excitation(x, seed)
-    power = np.square(np.abs(np.fft.rfft(frames))) + 1e-10
+    power = np.square(np.abs(np.fft.rfft(frames)))
+    # A floor 100 dB below the clip's loudest bin: without it, near-silent frames give mel-cepstra
+    # extreme enough to make the MLSA filter unstable (one 8 kHz-sourced train-set clip of 100 did).
+    power = np.maximum(power, 10 ** (-MLSA["floor_db"] / 10) * power.max()) + 1e-20
     mc = sptk.sp2mc(power, MLSA["order"], MLSA["alpha"])
     b = sptk.mc2b(mc, MLSA["alpha"])
     synth = sptk.synthesis.Synthesizer(sptk.synthesis.MLSADF(order=MLSA["order"], alpha=MLSA["alpha"], pd=MLSA["pade"]),
