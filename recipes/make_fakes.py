@@ -255,6 +255,13 @@ def _versions() -> list[str]:
     return found
 
 
+def _command(args: argparse.Namespace) -> str:
+    """The command line that plans these outputs (without --systems and --jobs)."""
+    parts = ["python recipes/make_fakes.py", str(args.out)] + [f"--real {m}" for m in args.real]
+    parts += [f"--limit {args.limit}"] if args.limit else []
+    return " ".join(parts + [f"--seed {args.seed}", f"--takes {args.takes}"])
+
+
 def write_readme(out_dir: Path, args: argparse.Namespace, done: list[dict], skipped: dict[str, str],
                  failed: list[tuple[str, str]]) -> None:
     """Write OUT/README.md: how the clips were made, with versions, parameters and counts."""
@@ -266,10 +273,10 @@ def write_readme(out_dir: Path, args: argparse.Namespace, done: list[dict], skip
     lines = [
         "# Generated fakes for training", "",
         f"{len(done)} spoof clips ({sum(seconds.values()) / 3600:.2f} h), made by `recipes/make_fakes.py` of the adfd "
-        f"project. Last run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC:", "",
-        "    python recipes/make_fakes.py " + " ".join(sys.argv[1:]), "",
-        f"Seed {args.seed}, {args.takes} TTS takes per sentence, limits {args.limit or 'none'}. Rerunning the same "
-        "command makes only what is missing.", "",
+        f"project (last run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC). To remake them, or what is missing:", "",
+        "    " + _command(args), "",
+        f"Seed {args.seed}, {args.takes} TTS takes per sentence, limits {args.limit or 'none'}. `--systems` and "
+        "`--jobs` choose what a run makes and how; the outputs and this manifest do not depend on them.", "",
         "## Files",
         "- `manifest.tsv`: `" + " ".join(COLUMNS) + "`, tab-separated, as in the shared train set. Every clip is "
         "`spoof`. `source` is the generator (`gen_world`, `gen_piper`, ...). `group`: a copy-synthesis fake "
@@ -300,6 +307,8 @@ def write_readme(out_dir: Path, args: argparse.Namespace, done: list[dict], skip
     lines += ["", "## Caveats",
               "- Copy-synthesis fakes of dev-set recordings (`*/devset/*`) share the dev set's groups: leave them "
               "out of training when you evaluate on the dev set.",
+              "- WORLD resynthesizes the pauses of a noisy recording 15-35 dB quieter than the original: quiet "
+              "pauses can become a cue for `fake`. Augment with added noise, or check per-source results.",
               "- Copy synthesis keeps the real clip's words, speaker and recording channel; only the vocoder differs. "
               "TTS clips are clean, read, mostly US English and in voices no real clip has: a model can tell them "
               "from the real clips by voice and wording alone, so check per-source results.",
