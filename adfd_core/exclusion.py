@@ -3,10 +3,11 @@
 An utterance is excluded when one of its fields (``id``, ``label``, ``attack``, ``speaker``,
 ``group``, or a manifest column kept in ``meta``, such as ``source`` or ``family``) equals a
 given value. So that a held-out source measures transfer and not memory, every other utterance
-that shares both the ``group`` (the same recording or sentence) and the label of an excluded one
-goes too: a bona fide copy of a held-out recording, or another system's rendering of a held-out
-fake, would let the detector recall the answer. Utterances of the same group with the other label
-stay: they can only make the held-out one harder to get right.
+that shares a ``group`` (the same recording or sentence) with an excluded one goes too: another
+copy of a held-out recording, or any system's rendering of it, would tie the recording's content
+to a label. One exception: when the excluded utterances are all spoof, the bona fide recordings
+they were made from stay (otherwise holding out a copy-synthesis set would remove every real
+recording it was made from); knowing the real recording can only make its fakes harder to catch.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ class ExclusionError(AdfdError):
 
 
 def excluded(ff: "FeatureFile", pairs: Sequence[tuple[str, str]]) -> np.ndarray:
-    """(n_utterances,) bool: the utterances of ``ff`` that ``pairs`` (field, value) leave out, with their group-mates."""
+    """(n_utterances,) bool: the utterances of ``ff`` that ``pairs`` (field, value) leave out, with their group-mates
+    (bona fide group-mates stay when every matching utterance is spoof)."""
     n = ff.n_utterances
     out = np.zeros(n, dtype=bool)
     if not pairs:
@@ -47,6 +49,7 @@ def excluded(ff: "FeatureFile", pairs: Sequence[tuple[str, str]]) -> np.ndarray:
             column = [str(m.get(key, "")) for m in meta]
         out |= np.array([v == value for v in column], dtype=bool)
     groups, labels = ff.column("group"), ff.column("label")
-    taken = {(groups[i], labels[i]) for i in np.flatnonzero(out) if groups[i] not in ("", "-")}
-    out |= np.array([(g, lab) in taken for g, lab in zip(groups, labels)], dtype=bool)
+    taken = {groups[i] for i in np.flatnonzero(out) if groups[i] not in ("", "-")}
+    keep_bonafide = all(labels[i] == "spoof" for i in np.flatnonzero(out))
+    out |= np.array([g in taken and not (keep_bonafide and lab == "bonafide") for g, lab in zip(groups, labels)], dtype=bool)
     return out

@@ -54,7 +54,7 @@ def train(
     exclude: Annotated[
         list[str] | None,
         typer.Option("--exclude", help="Leave out utterances whose FIELD equals VALUE (id, label, attack, speaker, group or a "
-                     "manifest column such as source), and their group-mates of the same label; repeatable."),
+                     "manifest column such as source), and their group-mates; repeatable."),
     ] = None,
     augment: Annotated[
         bool,

@@ -17,8 +17,8 @@ from adfd_core.trainset import load_rows
 ROWS = [
     ("real_a", "bonafide", "G1", "s1"),
     ("fake_a", "spoof", "G1", "s1"),
-    ("real_copy", "bonafide", "G1", "s2"),   # a bona fide copy of the held-out recording: leaks, goes
-    ("fake_other", "spoof", "G1", "s2"),     # another system's rendering of a held-out fake: leaks, goes
+    ("real_copy", "bonafide", "G1", "s2"),   # a bona fide copy of the held-out recording: goes
+    ("fake_other", "spoof", "G1", "s2"),     # another system's rendering of the held-out recording: goes
     ("real_b", "bonafide", "G2", "s2"),
     ("fake_b", "spoof", "G2", "s2"),
     ("fake_c", "spoof", "G3", "s3"),
@@ -43,12 +43,18 @@ def _left_out(path: Path, pairs) -> list[str]:
         return [ROWS[i][0] for i in np.flatnonzero(mask)]
 
 
-def test_a_source_goes_with_the_same_label_renderings_of_its_groups_and_nothing_else(tmp_path):
+def test_a_source_goes_with_every_utterance_of_its_groups_and_nothing_else(tmp_path):
     path = _file(tmp_path / "f.h5")
     assert _left_out(path, [("source", "s1")]) == ["real_a", "fake_a", "real_copy", "fake_other"]
     assert _left_out(path, [("source", "s3")]) == ["fake_c", "real_c"]   # "-" is no group: nothing else goes
-    assert _left_out(path, [("id", "fake_b")]) == ["fake_b"]
+    assert _left_out(path, [("id", "real_b")]) == ["real_b", "fake_b"]
     assert _left_out(path, []) == []
+
+
+def test_held_out_fakes_keep_the_real_recordings_they_were_made_from(tmp_path):
+    path = _file(tmp_path / "f.h5")
+    assert _left_out(path, [("id", "fake_a")]) == ["fake_a", "fake_other"]
+    assert _left_out(path, [("label", "spoof"), ("group", "G3")]) == ["fake_a", "fake_other", "fake_b", "fake_c"]
 
 
 def test_several_pairs_add_up_and_a_file_column_works_like_a_meta_column(tmp_path):
