@@ -3,7 +3,7 @@
     python recipes/loso.py manifest OUT/manifest.tsv devset=../shared/data/devset/manifest.tsv \\
         trainset=../shared/data/trainset/manifest.tsv gen=/work/gen/manifest.tsv
     adfd featurize OUT/manifest.tsv -o OUT/all.h5 -f cqt -e whisper=/models/whisper-base ...
-    python recipes/loso.py join OUT/all.h5 OUT/shared.h5 OUT/gen.h5     (a corpus featurized in parts)
+    python recipes/loso.py join OUT/all.h5 OUT/shared.h5 OUT/gen.h5 [--drop SOURCE]   (parts, or a subset)
     python recipes/loso.py run OUT/all.h5 -f whisper -m logreg.v1 -o OUT/whisper-lr.tsv
     python recipes/loso.py run OUT/all.h5 -f cqt -m cnn.v1 --set channels=16,32,64 --folds 6 -o OUT/cqt-cnn.tsv
     python recipes/loso.py report OUT/manifest.tsv OUT/cqt-cnn.tsv OUT/whisper-lr.tsv [--fuse] [--target-fa 0.05]
@@ -63,9 +63,10 @@ def read_manifest(path: Path) -> dict[str, dict[str, str]]:
         return {row["id"]: row for row in csv.DictReader(f, delimiter="\t")}
 
 
-def join(output: Path, inputs: list[Path]) -> None:
+def join(output: Path, inputs: list[Path], drop: list[str] = ()) -> None:
     """One feature file holding every utterance of ``inputs`` (made with the same front-end specs), in
-    order: a corpus featurized in parts (the shared sets, then generated fakes) trains as one."""
+    order, but those of the sources in ``drop``: a corpus featurized in parts (the shared sets, then
+    generated fakes) trains as one, and a subset of sources needs no second featurize."""
     from adfd_core.audio import file_sha256
     from adfd_core.provenance import digest
     from adfd_core.store import FeatureFile, FeatureWriter
@@ -77,9 +78,13 @@ def join(output: Path, inputs: list[Path]) -> None:
             if {name: f.spec for name, f in ff.features.items()} != specs:
                 sys.exit(f"loso: {ff.path}: made with other front-ends than {files[0].path}; cannot join them")
         made_from = [{"path": str(p), "sha256": file_sha256(p)} for p in inputs]
-        writer = FeatureWriter.open(output, specs, identity=digest(made_from), provenance={"joined": made_from}, force=True)
+        identity = digest({"inputs": made_from, "drop": sorted(drop)})
+        writer = FeatureWriter.open(output, specs, identity=identity, provenance={"joined": made_from, "drop": list(drop)},
+                                    force=True)
         for ff in files:
             for index, stored in enumerate(ff.utterances()):
+                if stored.utterance.meta.get("source") in drop:
+                    continue
                 for name in specs:
                     writer.add_rows(name, ff.rows(name, index))
                 writer.end_utterance(stored)
@@ -286,6 +291,7 @@ def main() -> None:
     j = sub.add_parser("join", help="one feature file of several made with the same front-ends")
     j.add_argument("output", type=Path)
     j.add_argument("inputs", type=Path, nargs="+")
+    j.add_argument("--drop", action="append", default=[], help="leave out this source's utterances (repeatable)")
     r = sub.add_parser("run", help="out-of-fold scores of one system")
     r.add_argument("features", type=Path)
     r.add_argument("-o", "--output", type=Path, required=True)
@@ -315,7 +321,7 @@ def main() -> None:
     if args.step == "manifest":
         build_manifest(args.output, [(s.partition("=")[0], Path(s.partition("=")[2])) for s in args.sets])
     elif args.step == "join":
-        join(args.output, args.inputs)
+        join(args.output, args.inputs, args.drop)
     elif args.step == "run":
         overrides = [tuple(o.split("=", 1)) for o in args.overrides]
         run(args.features, args.output, args.model, args.feature, overrides, args.epochs, args.patience, args.batch_size,

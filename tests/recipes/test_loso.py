@@ -79,3 +79,19 @@ def test_join_keeps_every_utterance_and_row_of_its_inputs_in_order(loso, tmp_pat
     other = random_features(tmp_path / "c.h5", 2, seed=3, spec_params={"hop_length": 256})
     with pytest.raises(SystemExit, match="other front-ends"):
         loso.join(tmp_path / "ac.h5", [a, other])
+
+
+def test_join_can_leave_out_whole_sources(loso, tmp_path):
+    from adfd_core.corpus import Utterance
+    from adfd_core.store import FeatureFile, FeatureWriter, StoredUtterance
+
+    spec = {"name": "toy", "version": 1, "params": {"sample_rate": 16000, "segment_seconds": 2.0}, "row_shape": [1, 2, 2]}
+    writer = FeatureWriter.open(tmp_path / "s.h5", {"toy": spec}, identity="s", provenance={"test": True})
+    for i, source in enumerate(["keep", "gen", "keep", "gen"]):
+        writer.add_rows("toy", np.full((1, 1, 2, 2), i, dtype=np.float32))
+        utt = Utterance(id=f"u{i}", path=Path(f"/x/u{i}.wav"), label="spoof", group=f"g{i}", meta={"source": source})
+        writer.end_utterance(StoredUtterance(utt, content_hash=f"{i:064x}", duration_s=2.0))
+    loso.join(tmp_path / "kept.h5", [writer.finish()], drop=["gen"])
+    with FeatureFile(tmp_path / "kept.h5") as ff:
+        assert ff.column("id") == ["u0", "u2"]
+        assert ff.all_rows("toy")[:, 0, 0, 0].tolist() == [0.0, 2.0]
