@@ -43,12 +43,11 @@ def bundle(backend: str | Path, whisper_folder: str | Path, out: str | Path, sto
         pool = frontend.loaded()  # checks the files against the back-end's weights_sha256
     except FrontendError as exc:
         raise BundleError(f"{backend}: {exc}") from None
-    _check_extractor(pool.extractor, whisper_folder)
     params = frontend.spec.params
     config = registry.make_config(
         "whisper-probe.v1",
         crop_seconds=float(params["segment_seconds"]),
-        encoder_config=encoder_json(pool.encoder.config),
+        encoder_config=encoder_json(pool.encoder.fields),
         full_depth=pool.full_depth,
         layers=tuple(pool.layers or ()),
         pooling=params["pooling"],
@@ -72,15 +71,3 @@ def bundle(backend: str | Path, whisper_folder: str | Path, out: str | Path, sto
         training={**info.training, "bundled_from": sources}, calibration=info.calibration, extra=info.extra,
     )  # fmt: skip
     return save_model(out, probe.eval(), made)
-
-
-def _check_extractor(extractor, folder: str | Path) -> None:
-    """Refuse a network whose log-mel differs from the default WhisperFeatureExtractor's (the bundle rebuilds that one)."""
-    import numpy as np
-    from transformers import WhisperFeatureExtractor
-
-    default = WhisperFeatureExtractor(feature_size=extractor.feature_size)
-    keys = ("sampling_rate", "hop_length", "n_fft", "chunk_length", "padding_value", "dither")
-    same = all(getattr(default, k, None) == getattr(extractor, k, None) for k in keys)
-    if not (same and np.array_equal(default.mel_filters, extractor.mel_filters)):
-        raise BundleError(f"{folder}: its feature extractor differs from Whisper's standard log-mel; it cannot be bundled")

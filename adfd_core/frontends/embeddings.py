@@ -36,7 +36,7 @@ a list of several gives a (L, D or 2D) stack, for a back-end that learns how to 
 
 from __future__ import annotations
 
-import copy
+import json
 import math
 from pathlib import Path
 from typing import Any, ClassVar
@@ -226,15 +226,28 @@ class WhisperEmbedding(TransformersEmbedding):
         return (width,) if self.layers is None or len(self.layers) == 1 else (len(self.layers), width)
 
     def load(self, folder: Path) -> nn.Module:
-        from transformers import WhisperFeatureExtractor, WhisperModel
+        from transformers import WhisperModel
+
+        from adfd_core.frontends.whisper_net import Encoder, LogMel
 
         with pretrained.quiet_transformers():
-            extractor = WhisperFeatureExtractor.from_pretrained(folder, local_files_only=True)
             model, info = WhisperModel.from_pretrained(folder, local_files_only=True, output_loading_info=True)
         pretrained.check_loaded(self._given.name, folder, info, "encoder.")
+        self._check_standard_log_mel(folder, model.config.num_mel_bins)
         return WhisperEncoderPool.cut(
-            extractor, model.get_encoder(), self.segment_samples, self.pad_to_30s, self.layers, self.pooling, f"{self._given.name}: {folder}"
+            LogMel(model.config.num_mel_bins), Encoder.from_transformers(model.get_encoder()), self.segment_samples,
+            self.pad_to_30s, self.layers, self.pooling, f"{self._given.name}: {folder}",
         )
+
+
+    def _check_standard_log_mel(self, folder: Path, n_mels: int) -> None:
+        """Refuse a network whose feature extractor is not Whisper's standard log-mel (the one adfd computes)."""
+        standard = {"feature_size": n_mels, "sampling_rate": SAMPLE_RATE, "hop_length": 160, "n_fft": 400, "padding_value": 0.0}
+        with open(Path(folder) / "preprocessor_config.json", encoding="utf-8") as f:
+            given = json.load(f)
+        odd = {k: given.get(k) for k, v in standard.items() if given.get(k, v) != v}
+        if odd or given.get("dither", 0.0) != 0.0:
+            raise FrontendError(f"{self._given.name}: {folder}: its feature extractor is not Whisper's standard log-mel ({odd or 'dither'})")
 
 
 def check_layers(frontend: str, layers: Any) -> tuple[int, ...] | None:
@@ -251,42 +264,28 @@ def check_layers(frontend: str, layers: Any) -> tuple[int, ...] | None:
     return None if layers is None else tuple(layers)
 
 
-def _shorten(encoder: nn.Module, n_positions: int) -> None:
-    """Make a transformers WhisperEncoder take n_positions positions (2 * n_positions mel frames) instead of 1500."""
-    table = encoder.embed_positions.weight[:n_positions].detach().clone()
-    encoder.embed_positions = nn.Embedding.from_pretrained(table, freeze=True)
-    encoder.config = copy.deepcopy(encoder.config)
-    encoder.config.max_source_positions = encoder.max_source_positions = n_positions
-
-
-def _drop_blocks(encoder: nn.Module, depth: int) -> None:
-    """Keep the first ``depth`` blocks of a transformers WhisperEncoder (its config says so too)."""
-    encoder.layers = encoder.layers[:depth]
-    encoder.config = copy.deepcopy(encoder.config)
-    encoder.config.encoder_layers = depth
-
-
 class WhisperEncoderPool(nn.Module):
-    """(batch, samples) -> log-mel (WhisperFeatureExtractor, zero-padded to ``window`` samples) -> encoder blocks
-    -> the hidden states ``layers`` (None: the last, ``last_hidden_state``), each pooled over the first
-    ``n_real`` positions: (batch, D or 2D), or (batch, L, D or 2D) for several layers.
+    """(batch, samples) -> Whisper's log-mel (zero-padded to ``window`` samples) -> encoder blocks -> the hidden
+    states ``layers`` (None: the last, ``last_hidden_state``), each pooled over the first ``n_real``
+    positions: (batch, D or 2D), or (batch, L, D or 2D) for several layers.
 
-    ``full_depth`` is the number of blocks of the network the encoder came from: hidden state
-    ``full_depth`` goes through the closing LayerNorm; an encoder cut lower has no use for it.
+    The log-mel and encoder are adfd's plain-torch copies (adfd_core.frontends.whisper_net) of
+    transformers' Whisper modules. ``full_depth`` is the number of blocks of the network the encoder
+    came from: hidden state ``full_depth`` goes through the closing LayerNorm; an encoder cut lower has no use for it.
     """
 
-    def __init__(self, extractor: Any, encoder: nn.Module, window: int, n_real: int, full_depth: int,
+    def __init__(self, log_mel: nn.Module, encoder: nn.Module, window: int, n_real: int, full_depth: int,
                  layers: tuple[int, ...] | None, pooling: str):  # fmt: skip
         super().__init__()
-        self.extractor, self.encoder, self.window, self.n_real = extractor, encoder, window, n_real
+        self.log_mel_of, self.encoder, self.window, self.n_real = log_mel, encoder, window, n_real
         self.full_depth, self.layers, self.pooling = full_depth, layers, pooling
 
     @classmethod
-    def cut(cls, extractor: Any, encoder: nn.Module, segment_samples: int, pad_to_30s: bool,
+    def cut(cls, log_mel: nn.Module, encoder: nn.Module, segment_samples: int, pad_to_30s: bool,
             layers: tuple[int, ...] | None, pooling: str, what: str) -> WhisperEncoderPool:  # fmt: skip
-        """The pooling module over a transformers WhisperEncoder cut to the segment (unless pad_to_30s) and to
+        """The pooling module over ``encoder`` (whisper_net.Encoder) cut to the segment (unless pad_to_30s) and to
         the deepest of ``layers``; a FrontendError (prefixed with ``what``) for a segment or layer it lacks."""
-        frame = extractor.hop_length * encoder.conv1.stride[0] * encoder.conv2.stride[0]  # samples per encoder position
+        frame = log_mel.hop_length * encoder.conv1.stride[0] * encoder.conv2.stride[0]  # samples per encoder position
         n_real = math.ceil(segment_samples / frame)
         if n_real > encoder.max_source_positions:
             seconds = encoder.max_source_positions * frame / SAMPLE_RATE
@@ -294,25 +293,12 @@ class WhisperEncoderPool(nn.Module):
         full_depth = len(encoder.layers)
         if layers is not None and layers[-1] > full_depth:
             raise FrontendError(f"{what} has {full_depth} encoder layers; layers asks for layer {layers[-1]}")
-        _drop_blocks(encoder, full_depth if layers is None else layers[-1])
-        if not pad_to_30s:
-            _shorten(encoder, n_real)
-        return cls(extractor, encoder, encoder.max_source_positions * frame, n_real, full_depth, layers, pooling)
+        encoder.keep(full_depth if layers is None else layers[-1], encoder.max_source_positions if pad_to_30s else n_real)
+        return cls(log_mel, encoder, encoder.max_source_positions * frame, n_real, full_depth, layers, pooling)
 
     def hidden_states(self, mel: torch.Tensor) -> list[torch.Tensor]:
-        """(batch, n_mels, 2 * positions) -> the hidden states ``layers`` asks for, each (batch, positions, D),
-        computed as transformers' WhisperEncoder computes them."""
-        enc = self.encoder
-        h = F.gelu(enc.conv2(F.gelu(enc.conv1(mel)))).permute(0, 2, 1)
-        h = F.dropout(h + enc.embed_positions.weight, p=enc.dropout, training=self.training)
-        wanted = self.layers if self.layers is not None else (self.full_depth,)
-        states = [h] if wanted[0] == 0 else []
-        for number, block in enumerate(enc.layers, start=1):
-            h = block(h, None)
-            h = h[0] if isinstance(h, tuple) else h  # some transformers versions return a tuple
-            if number in wanted:
-                states.append(enc.layer_norm(h) if number == self.full_depth else h)
-        return states
+        """(batch, n_mels, 2 * positions) -> the hidden states ``layers`` asks for, each (batch, positions, D)."""
+        return self.encoder.states(mel, self.layers if self.layers is not None else (self.full_depth,), self.full_depth)
 
     def pool(self, h: torch.Tensor) -> torch.Tensor:
         """(batch, positions, D) -> (batch, D) mean, or (batch, 2D) mean and std, over the first n_real positions."""
@@ -323,12 +309,9 @@ class WhisperEncoderPool(nn.Module):
         return torch.cat([mean, std], dim=1)
 
     def log_mel(self, x: torch.Tensor) -> torch.Tensor:
-        """(batch, samples) -> (batch, n_mels, window / hop) in the encoder's dtype, on x's device."""
-        mel = self.extractor(
-            x.detach().cpu().numpy(), sampling_rate=SAMPLE_RATE, padding="max_length", max_length=self.window,
-            truncation=True, return_tensors="pt", device=str(x.device),
-        )["input_features"]
-        return mel.to(x.device, self.encoder.conv1.weight.dtype)
+        """(batch, samples) -> (batch, n_mels, window / hop) in the encoder's dtype: x zero-padded (or cut) to ``window``."""
+        x = F.pad(x.float(), (0, self.window - x.shape[-1])) if x.shape[-1] < self.window else x[..., : self.window].float()
+        return self.log_mel_of(x).to(self.encoder.conv1.weight.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pooled = [self.pool(h) for h in self.hidden_states(self.log_mel(x))]

@@ -1,7 +1,7 @@
 """A self-contained Whisper detector: the whisper front-end's log-mel and encoder, its pooling, and a back-end head.
 
     x (B, S) 16 kHz, S = crop_seconds * 16000 (the front-end's segment)
-    -> log-mel (WhisperFeatureExtractor, zero-padded to the encoder's positions x 320 samples)
+    -> log-mel (Whisper's, zero-padded to the encoder's positions x 320 samples)
     -> Whisper encoder, cut after the deepest of ``layers``        (its weights in the model file)
     -> hidden states ``layers`` pooled over the frames covering x  (B, D | 2D) or (B, L, D | 2D)
     -> the head: a registered segment model (``mlp.v1``, ``logreg.v1``, ``layerweight.v1``) with its
@@ -28,15 +28,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from adfd_core.frontends.whisper_net import CONFIG_KEYS
 from adfd_core.models.config import ModelError, require
 
 SAMPLE_RATE = 16_000  # Hz
-# WhisperConfig fields that shape the encoder (and its training-mode dropout): what encoder_config holds.
-ENCODER_KEYS = (
-    "activation_dropout", "activation_function", "attention_dropout", "d_model", "dropout", "encoder_attention_heads",
-    "encoder_ffn_dim", "encoder_layers", "max_source_positions", "num_mel_bins",
-)  # fmt: skip
-# openai/whisper-base's encoder cut to 2-s segments (100 positions), all 6 blocks: the default.
+ENCODER_KEYS = CONFIG_KEYS  # the WhisperConfig fields that shape the encoder: what encoder_config holds# openai/whisper-base's encoder cut to 2-s segments (100 positions), all 6 blocks: the default.
 _WHISPER_BASE_2S = {
     "activation_dropout": 0.0, "activation_function": "gelu", "attention_dropout": 0.0, "d_model": 512, "dropout": 0.0,
     "encoder_attention_heads": 8, "encoder_ffn_dim": 2048, "encoder_layers": 6, "max_source_positions": 100, "num_mel_bins": 80,
@@ -44,9 +40,8 @@ _WHISPER_BASE_2S = {
 STORAGE_DTYPES = {"float16": torch.float16, "float32": torch.float32}
 
 
-def encoder_json(config: Any) -> str:
-    """The ENCODER_KEYS fields of a WhisperConfig as compact, key-sorted JSON."""
-    fields = config.to_dict()
+def encoder_json(fields: dict[str, Any]) -> str:
+    """The ENCODER_KEYS fields of an encoder (whisper_net.Encoder.fields) as compact, key-sorted JSON."""
     return json.dumps({key: fields[key] for key in ENCODER_KEYS}, sort_keys=True, separators=(",", ":"))
 
 
@@ -107,20 +102,18 @@ class WhisperProbe(nn.Module):
 
     def __init__(self, config: WhisperProbeConfig):
         super().__init__()
-        from transformers import WhisperConfig, WhisperFeatureExtractor
-        from transformers.models.whisper.modeling_whisper import WhisperEncoder
-
         from adfd_core.frontends.embeddings import WhisperEncoderPool
+        from adfd_core.frontends.whisper_net import Encoder, LogMel
 
         fields = _encoder_fields(config.encoder_config)
-        encoder = WhisperEncoder(WhisperConfig(**fields, encoder_layerdrop=0.0))
-        extractor = WhisperFeatureExtractor(feature_size=fields["num_mel_bins"])
-        frame = extractor.hop_length * encoder.conv1.stride[0] * encoder.conv2.stride[0]  # samples per position
+        encoder = Encoder(fields)
+        log_mel = LogMel(fields["num_mel_bins"])
+        frame = log_mel.hop_length * encoder.conv1.stride[0] * encoder.conv2.stride[0]  # samples per position
         self.samples = round(config.crop_seconds * SAMPLE_RATE)
         n_real = math.ceil(self.samples / frame)
         require(n_real <= fields["max_source_positions"], f"crop_seconds={config.crop_seconds} is longer than the encoder's positions")
         layers = config.layers or None
-        self.pool = WhisperEncoderPool(extractor, encoder, fields["max_source_positions"] * frame, n_real, config.full_depth, layers, config.pooling)
+        self.pool = WhisperEncoderPool(log_mel, encoder, fields["max_source_positions"] * frame, n_real, config.full_depth, layers, config.pooling)
         width = fields["d_model"] * (2 if config.pooling == "mean+std" else 1)
         row_shape = (width,) if layers is None or len(layers) == 1 else (len(layers), width)
         self.head, head_config = _head(config, row_shape)
