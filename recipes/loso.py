@@ -79,8 +79,9 @@ def join(output: Path, inputs: list[Path], drop: list[str] = ()) -> None:
                 sys.exit(f"loso: {ff.path}: made with other front-ends than {files[0].path}; cannot join them")
         made_from = [{"path": str(p), "sha256": file_sha256(p)} for p in inputs]
         identity = digest({"inputs": made_from, "drop": sorted(drop)})
-        writer = FeatureWriter.open(output, specs, identity=identity, provenance={"joined": made_from, "drop": list(drop)},
-                                    force=True)
+        augments = [ff.provenance.get("augment") for ff in files if ff.provenance.get("augment")]
+        provenance = {"joined": made_from, "drop": list(drop), "augment": augments[0] if augments else None}
+        writer = FeatureWriter.open(output, specs, identity=identity, provenance=provenance, force=True)
         for ff in files:
             for index, stored in enumerate(ff.utterances()):
                 if stored.utterance.meta.get("source") in drop:
