@@ -14,9 +14,10 @@ import audio_factory as factory
 ADFD = [sys.executable, "-m", "adfd_cli"]
 
 
-def adfd(*args: str, stdin: str | None = None, cwd: Path | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
-    """Run `adfd ARGS` and return the finished process (text stdout/stderr)."""
-    return subprocess.run([*ADFD, *args], input=stdin, capture_output=True, text=True, cwd=cwd, timeout=timeout)
+def adfd(*args: str, stdin: str | None = None, cwd: Path | None = None, timeout: float = 240,
+         env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run `adfd ARGS` (in ``env``, default this process's) and return the finished process (text stdout/stderr)."""
+    return subprocess.run([*ADFD, *args], input=stdin, capture_output=True, text=True, cwd=cwd, timeout=timeout, env=env)
 
 
 def make_corpus(root: Path, factory, n_real: int = 3, n_fake: int = 3, seconds: float = 2.5) -> list[Path]:
