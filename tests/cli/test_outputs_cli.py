@@ -176,12 +176,17 @@ def test_ctrl_c_at_any_moment_exits_130_with_one_line(s, tmp_path):
             assert os.read(read, 1) == b"."
             time.sleep(delay)
             proc.send_signal(signal.SIGINT)
-            _, stderr = proc.communicate(timeout=120)
+            stdout, stderr = proc.communicate(timeout=120)
         finally:
             os.close(read)
             if proc.poll() is None:
                 proc.kill()
                 proc.communicate()
+        if proc.returncode == 0 and delay >= 0.4:
+            # On a quick machine the run may be over before a late signal: then it must have written every row.
+            rows = [line for line in stdout.splitlines() if not line.startswith(("#", "id\t"))]
+            assert len(rows) == sum(p.is_file() for p in s.corpus.rglob("*")), (delay, stdout)
+            continue
         assert proc.returncode == 130, (delay, stderr)
         assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1, (delay, stderr)
         assert stderr.startswith("adfd: interrupted; "), (delay, stderr)
