@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from adfd_core.errors import AdfdError
+from adfd_core.exclusion import excluded
 from adfd_core.store import LABEL_INDEX, FeatureFile
 
 SPOOF, BONAFIDE = LABEL_INDEX["spoof"], LABEL_INDEX["bonafide"]
@@ -66,8 +67,6 @@ class Labelled:
 def labelled_utterances(ff: FeatureFile, exclude: Sequence[tuple[str, str]] = ()) -> Labelled:
     """The utterances of ``ff`` with a label, less those ``exclude`` leaves out (see adfd_core.exclusion);
     refuses a file without both classes."""
-    from adfd_core.exclusion import excluded
-
     labels = ff.column("label")
     ids, attacks = ff.column("id"), ff.column("attack")
     dropped = excluded(ff, exclude)

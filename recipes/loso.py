@@ -203,9 +203,9 @@ def _aligned(manifest: Path, tables: list[Path]) -> tuple[np.ndarray, np.ndarray
     return x[usable], is_bona, src, [t.stem for t in tables]
 
 
-def report(manifest: Path, tables: list[Path], fuse: bool, target_fa: float, out_json: Path | None) -> dict:
-    """Print the Markdown table of every system (and their fusion) on the leave-one-source-out protocol."""
-    x_all, is_bona, src, names = _aligned(manifest, tables)
+def summaries(x_all: np.ndarray, is_bona: np.ndarray, src: np.ndarray, names: list[str], fuse: bool,
+              target_fa: float) -> dict:
+    """name -> the leave-one-source-out figures of each system (columns of x_all) and, with ``fuse``, of their fusion."""
     columns = {name: x_all[:, [k]] for k, name in enumerate(names)}
     if fuse and len(names) > 1:
         columns["fusion"] = x_all
@@ -213,6 +213,12 @@ def report(manifest: Path, tables: list[Path], fuse: bool, target_fa: float, out
     for name, x in columns.items():
         llr, thr = nested(x, is_bona, src, target_fa)
         results[name] = _summary(llr, thr, is_bona, src, raw=x[:, 0] if x.shape[1] == 1 else None)
+    return results
+
+
+def report(manifest: Path, tables: list[Path], fuse: bool, target_fa: float, out_json: Path | None) -> dict:
+    """Print the Markdown table of every system (and their fusion) on the leave-one-source-out protocol."""
+    results = summaries(*_aligned(manifest, tables), fuse, target_fa)
     _print(results, target_fa)
     if out_json:
         out_json.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
@@ -224,9 +230,9 @@ def calibrate(manifest: Path, tables: list[Path], members: list[str], target_fa:
     member, in the members' order), with the leave-one-source-out figures of the same recipe."""
     from adfd_core.calibration import fit
 
-    x, is_bona, src, _ = _aligned(manifest, tables)
-    summary = report(manifest, tables, fuse=True, target_fa=target_fa, out_json=None)
-    shipped = summary["fusion" if len(tables) > 1 else tables[0].stem]
+    x, is_bona, src, names = _aligned(manifest, tables)
+    results = summaries(x, is_bona, src, names, fuse=True, target_fa=target_fa)
+    shipped = results["fusion" if len(tables) > 1 else names[0]]
     measured = {"protocol": "leave-one-source-out", "recordings": len(x), "sources": len(set(src)),
                 **{k: v for k, v in shipped.items() if k != "sources"},
                 "per_source": shipped["sources"]}

@@ -277,7 +277,7 @@ class WhisperEncoderPool(nn.Module):
     def __init__(self, log_mel: nn.Module, encoder: nn.Module, window: int, n_real: int, full_depth: int,
                  layers: tuple[int, ...] | None, pooling: str):  # fmt: skip
         super().__init__()
-        self.log_mel_of, self.encoder, self.window, self.n_real = log_mel, encoder, window, n_real
+        self.to_mel, self.encoder, self.window, self.n_real = log_mel, encoder, window, n_real
         self.full_depth, self.layers, self.pooling = full_depth, layers, pooling
 
     @classmethod
@@ -311,7 +311,7 @@ class WhisperEncoderPool(nn.Module):
     def log_mel(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, samples) -> (batch, n_mels, window / hop) in the encoder's dtype: x zero-padded (or cut) to ``window``."""
         x = F.pad(x.float(), (0, self.window - x.shape[-1])) if x.shape[-1] < self.window else x[..., : self.window].float()
-        return self.log_mel_of(x).to(self.encoder.conv1.weight.dtype)
+        return self.to_mel(x).to(self.encoder.conv1.weight.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pooled = [self.pool(h) for h in self.hidden_states(self.log_mel(x))]

@@ -32,7 +32,7 @@ from adfd_core.frontends.whisper_net import CONFIG_KEYS
 from adfd_core.models.config import ModelError, require
 
 SAMPLE_RATE = 16_000  # Hz
-ENCODER_KEYS = CONFIG_KEYS  # the WhisperConfig fields that shape the encoder: what encoder_config holds# openai/whisper-base's encoder cut to 2-s segments (100 positions), all 6 blocks: the default.
+# openai/whisper-base's encoder cut to 2-s segments (100 positions), all 6 blocks: the default.
 _WHISPER_BASE_2S = {
     "activation_dropout": 0.0, "activation_function": "gelu", "attention_dropout": 0.0, "d_model": 512, "dropout": 0.0,
     "encoder_attention_heads": 8, "encoder_ffn_dim": 2048, "encoder_layers": 6, "max_source_positions": 100, "num_mel_bins": 80,
@@ -41,8 +41,8 @@ STORAGE_DTYPES = {"float16": torch.float16, "float32": torch.float32}
 
 
 def encoder_json(fields: dict[str, Any]) -> str:
-    """The ENCODER_KEYS fields of an encoder (whisper_net.Encoder.fields) as compact, key-sorted JSON."""
-    return json.dumps({key: fields[key] for key in ENCODER_KEYS}, sort_keys=True, separators=(",", ":"))
+    """The CONFIG_KEYS fields of an encoder (whisper_net.Encoder.fields) as compact, key-sorted JSON."""
+    return json.dumps({key: fields[key] for key in CONFIG_KEYS}, sort_keys=True, separators=(",", ":"))
 
 
 def _encoder_fields(text: str) -> dict[str, Any]:
@@ -50,7 +50,7 @@ def _encoder_fields(text: str) -> dict[str, Any]:
         fields = json.loads(text) if text else dict(_WHISPER_BASE_2S)
     except json.JSONDecodeError as exc:
         raise ModelError(f"encoder_config is not JSON ({exc})") from None
-    require(isinstance(fields, dict) and set(fields) == set(ENCODER_KEYS), f"encoder_config must hold exactly {', '.join(ENCODER_KEYS)}")
+    require(isinstance(fields, dict) and set(fields) == set(CONFIG_KEYS), f"encoder_config must hold exactly {', '.join(CONFIG_KEYS)}")
     return fields
 
 
@@ -59,7 +59,7 @@ class WhisperProbeConfig:
     """The Whisper encoder as cut, the front-end's pooling, and the head: registry name and config (JSON)."""
 
     crop_seconds: float = 2.0  # s: the whisper front-end's segment_seconds
-    encoder_config: str = ""  # JSON of ENCODER_KEYS for the encoder as cut; "": whisper-base for 2-s segments
+    encoder_config: str = ""  # JSON of CONFIG_KEYS for the encoder as cut; "": whisper-base for 2-s segments
     full_depth: int = 6  # blocks of the whole network: its last hidden state goes through the closing LayerNorm
     layers: tuple[int, ...] = ()  # hidden states pooled (the front-end's ``layers``); (): the last, full_depth
     pooling: str = "mean"  # the front-end's pooling: mean or mean+std
