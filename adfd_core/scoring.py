@@ -44,12 +44,20 @@ class ScoringError(AdfdError):
 
 
 def default_model_paths() -> list[Path]:
-    """The bundled default ensemble's model files (see the model card in the README and `adfd info`)."""
+    """The bundled default ensemble's model files (see the model card in the README and `adfd info`), in
+    the order its calibration weighs them (name order without a calibration)."""
     folder = resources.files(DEFAULT_MODEL_PACKAGE)
     paths = sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".safetensors"))
     if not paths:
         raise ScoringError(f"the bundled default model is missing from {folder}; reinstall adfd or pass -m MODEL")
-    return paths
+    calibration = default_calibration()
+    if calibration is None:
+        return paths
+    by_name = {p.name: p for p in paths}
+    if sorted(by_name) != sorted(calibration.members):
+        raise ScoringError(f"the bundled default model in {folder} holds {', '.join(sorted(by_name))}, but its calibration "
+                           f"weighs {', '.join(calibration.members)}; reinstall adfd or pass -m MODEL")
+    return [by_name[name] for name in calibration.members]
 
 
 def default_calibration() -> "Calibration | None":

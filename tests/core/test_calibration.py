@@ -87,3 +87,27 @@ def test_a_calibrated_table_gives_llrs_decides_at_the_threshold_and_calibrates_t
     assert to_table(results, models, calibration=cal, threshold=-3.0).decisions == ["bonafide", "bonafide"]
     plain = to_table(results, models)
     assert plain.scores[1] == pytest.approx(lo(0.7)) and plain.decisions == ["bonafide", "spoof"]
+
+
+def _bundle_folder(tmp_path: Path, files: list[str], members: tuple[str, ...]) -> Path:
+    for name in files:
+        (tmp_path / name).write_bytes(b"")
+    Calibration((1.0,) * len(members), 0.0, threshold=0.0, members=members).save(tmp_path / "calibration.json")
+    return tmp_path
+
+
+def test_default_model_members_come_in_the_order_the_calibration_weighs_them(tmp_path, monkeypatch):
+    from adfd_core import scoring
+
+    folder = _bundle_folder(tmp_path, ["a-cnn.safetensors", "b-whisper.safetensors"], ("b-whisper.safetensors", "a-cnn.safetensors"))
+    monkeypatch.setattr(scoring.resources, "files", lambda package: folder)
+    assert [p.name for p in scoring.default_model_paths()] == ["b-whisper.safetensors", "a-cnn.safetensors"]
+
+
+def test_default_model_refuses_files_its_calibration_does_not_name(tmp_path, monkeypatch):
+    from adfd_core import scoring
+
+    folder = _bundle_folder(tmp_path, ["a-cnn.safetensors", "stray.safetensors"], ("a-cnn.safetensors",))
+    monkeypatch.setattr(scoring.resources, "files", lambda package: folder)
+    with pytest.raises(scoring.ScoringError, match="stray.safetensors"):
+        scoring.default_model_paths()
