@@ -10,6 +10,7 @@ Cllr and minCllr are in bits and treat scores as natural-log likelihood ratios.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,6 +19,7 @@ from adfd_core.errors import AdfdError
 
 if TYPE_CHECKING:
     from adfd_core.scoretable import ScoreTable
+    from adfd_core.tdcf import AsvOperatingPoint
 
 # ASVspoof 5 evaluation plan, track 1 (and its evaluation package, calculate_metrics.py):
 # DCF = C_MISS * (1 - P_SPOOF) * P_miss(bona fide) + C_FA * P_SPOOF * P_fa(spoof),
@@ -102,15 +104,63 @@ def auc(bonafide, spoof) -> float:
     return float(u / (bonafide.size * spoof.size))
 
 
-def accuracy_f1(bonafide, spoof, threshold: float = 0.0) -> tuple[float, float]:
+def error_rates(bonafide, spoof, threshold: float | np.ndarray = 0.0) -> tuple[float, float]:
+    """(bona fide error rate: bona fide called spoof, spoof error rate: spoof called bona fide), deciding spoof
+    where score < ``threshold``: one value, or one per score of [bona fide..., spoof...]. NaN for an empty class."""
+    bonafide, spoof = np.asarray(bonafide, dtype=np.float64).ravel(), np.asarray(spoof, dtype=np.float64).ravel()
+    called_spoof = np.concatenate([bonafide, spoof]) < threshold
+    rejected, accepted = called_spoof[: bonafide.size], ~called_spoof[bonafide.size :]
+    return (float(rejected.mean()) if rejected.size else float("nan"), float(accepted.mean()) if accepted.size else float("nan"))
+
+
+def accuracy_f1(bonafide, spoof, threshold: float | np.ndarray = 0.0) -> tuple[float, float]:
     """(accuracy, F1 with spoof as the positive class) deciding spoof where score < threshold."""
     bonafide, spoof = _classes(bonafide, spoof)
-    true_pos = np.sum(spoof < threshold)  # spoofs caught
-    false_pos = np.sum(bonafide < threshold)  # bona fide rejected
-    false_neg = spoof.size - true_pos
+    bonafide_error, spoof_error = error_rates(bonafide, spoof, threshold)
+    true_pos = spoof.size * (1 - spoof_error)  # spoofs caught
+    false_pos = bonafide.size * bonafide_error  # bona fide rejected
+    false_neg = spoof.size * spoof_error
     accuracy = (true_pos + bonafide.size - false_pos) / (bonafide.size + spoof.size)
     f1 = 2 * true_pos / (2 * true_pos + false_pos + false_neg)
     return float(accuracy), float(f1)
+
+
+def balanced_accuracy(bonafide, spoof, threshold: float | np.ndarray = 0.0) -> float:
+    """The mean of the two classes' accuracies: 0.5 for a system that calls everything spoof, whatever the class sizes."""
+    bonafide, spoof = _classes(bonafide, spoof)
+    return float(1 - np.mean(error_rates(bonafide, spoof, threshold)))
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """How ``eer_interval`` resamples: recordings drawn with replacement within each class (never by speaker or
+    group, so recordings of one speaker count as independent and the interval is optimistic where they are not)."""
+
+    resamples: int = 1000
+    seed: int = 0
+    level: float = 0.95
+
+    RESAMPLED = "recordings, with replacement, within each class (not speakers or groups)"
+
+    def describe(self) -> dict[str, Any]:
+        return {"level": self.level, "resamples": self.resamples, "seed": self.seed, "resampled": self.RESAMPLED}
+
+
+def eer_interval(bonafide, spoof, bootstrap: Bootstrap = Bootstrap()) -> tuple[float, float]:
+    """Percentile bootstrap interval (low, high) of the EER at ``bootstrap.level``: each resample keeps the
+    number of bona fide and of spoof recordings; the same seed gives the same interval."""
+    bonafide, spoof = _classes(bonafide, spoof)
+    if bootstrap.resamples < 1 or not 0 < bootstrap.level < 1:
+        raise ValueError(f"need resamples >= 1 and 0 < level < 1, got {bootstrap}")
+    rng = np.random.default_rng(bootstrap.seed)
+    rates = np.empty(bootstrap.resamples)
+    for k in range(bootstrap.resamples):
+        b = bonafide[rng.integers(0, bonafide.size, bonafide.size)]
+        s = spoof[rng.integers(0, spoof.size, spoof.size)]
+        rates[k] = eer(b, s)[0]
+    tail = (1 - bootstrap.level) / 2
+    low, high = np.quantile(rates, [tail, 1 - tail])
+    return float(low), float(high)
 
 
 def cllr(bonafide, spoof) -> float:
@@ -166,44 +216,102 @@ def class_scores(table: ScoreTable) -> tuple[np.ndarray, np.ndarray]:
     return table.scores[scored & (labels == "bonafide")], table.scores[scored & (labels == "spoof")]
 
 
-def _pair_metrics(bonafide: np.ndarray, spoof: np.ndarray) -> dict[str, Any]:
-    rate, _ = eer(bonafide, spoof)
-    return {"n_spoof": int(spoof.size), "eer": rate, "auc": auc(bonafide, spoof)}
+def pair_metrics(bonafide, spoof, threshold: float | np.ndarray = 0.0, bootstrap: Bootstrap | None = None,
+                 asv: AsvOperatingPoint | None = None) -> dict[str, Any]:
+    """Every metric of bona fide vs spoof scores (rates as fractions): counts, EER (and, with ``bootstrap``, its
+    interval ``eer_ci``), AUC, the decisions at ``threshold`` (spoof where score < threshold; one value or one per
+    score of [bona fide..., spoof...]), Cllr, minCllr, minDCF, actDCF and, with ``asv``, the min t-DCFs."""
+    from adfd_core import tdcf
 
-
-def evaluate(table: ScoreTable, threshold: float = 0.0) -> dict[str, Any]:
-    """Every metric of a labelled ScoreTable; rates are fractions (not %).
-
-    Rows without a score or a label are left out and counted (n_unscored, n_unlabelled).
-    Accuracy and F1 (spoof = positive class) decide spoof where score < ``threshold`` (0 for
-    log-odds). ``by_attack`` holds EER and AUC of all bona fide vs each attack's spoofs, pooled first.
-    """
-    bonafide, spoof = class_scores(table)
-    if not bonafide.size or not spoof.size:
-        missing = "bona fide" if not bonafide.size else "spoof"
-        raise MetricsError(f"{table.source}: no scored {missing} recordings; the metrics need both classes")
+    bonafide, spoof = _classes(bonafide, spoof)
     rate, at = eer(bonafide, spoof)
     accuracy, f1 = accuracy_f1(bonafide, spoof, threshold)
-    scored = ~np.isnan(table.scores)
-    labels = np.asarray(table.labels)
-    attacks = np.asarray(table.attacks)
-    by_attack = {"pooled": _pair_metrics(bonafide, spoof)}
-    for attack in sorted(set(attacks[scored & (labels == "spoof")]) - {"-"}):
-        by_attack[attack] = _pair_metrics(bonafide, table.scores[scored & (labels == "spoof") & (attacks == attack)])
-    return {
-        "n_bonafide": int(bonafide.size),
-        "n_spoof": int(spoof.size),
-        "n_unscored": int((~scored).sum()),
-        "n_unlabelled": int((scored & (labels == "unknown")).sum()),
-        "eer": rate,
-        "eer_threshold": at,
+    bonafide_error, spoof_error = error_rates(bonafide, spoof, threshold)
+    out: dict[str, Any] = {"n_bonafide": int(bonafide.size), "n_spoof": int(spoof.size), "eer": rate, "eer_threshold": at}
+    if bootstrap is not None:
+        out["eer_ci"] = list(eer_interval(bonafide, spoof, bootstrap))
+    out |= {
         "auc": auc(bonafide, spoof),
-        "threshold": threshold,
         "accuracy": accuracy,
+        "balanced_accuracy": 1 - (bonafide_error + spoof_error) / 2,
+        "bonafide_error": bonafide_error,
+        "spoof_error": spoof_error,
         "f1": f1,
         "cllr": cllr(bonafide, spoof),
         "min_cllr": min_cllr(bonafide, spoof),
         "min_dcf": min_dcf(bonafide, spoof),
         "act_dcf": act_dcf(bonafide, spoof),
-        "by_attack": by_attack,
+    }
+    if asv is not None:
+        out |= {"min_tdcf_2019": tdcf.min_tdcf_2019(bonafide, spoof, asv), "min_tdcf_2021": tdcf.min_tdcf_2021(bonafide, spoof, asv)}
+    return out
+
+
+def by_group(scores: np.ndarray, is_bonafide: np.ndarray, groups: Sequence[str] | np.ndarray,
+             threshold: float | np.ndarray = 0.0, against_all: bool = True, **extra: Any) -> dict[str, dict[str, Any]]:
+    """``pair_metrics`` of each group (in sorted order; rows whose group is "-" or empty belong to none).
+
+    (N,) scores, is_bonafide and groups; ``threshold`` one value or (N,), one per row. A group holding both
+    classes is measured on its own rows (``versus``: "own"). With ``against_all``, a group of one class is
+    measured against every row of the other class ("all bona fide", as ASVspoof's per-attack EERs are, or
+    "all spoof"); without it, it gets only its counts and its one class's error rate. ``extra`` goes to
+    ``pair_metrics`` (bootstrap, asv).
+    """
+    scores, is_bonafide, groups = np.asarray(scores, dtype=np.float64), np.asarray(is_bonafide, dtype=bool), np.asarray(groups)
+    thresholds = np.broadcast_to(np.asarray(threshold, dtype=np.float64), scores.shape)
+    out: dict[str, dict[str, Any]] = {}
+    for name in sorted(set(groups.tolist()) - {"-", ""}):
+        own = groups == name
+        bona, spoof, versus = own & is_bonafide, own & ~is_bonafide, "own"
+        if against_all and not bona.any():
+            bona, versus = is_bonafide, "all bona fide"
+        elif against_all and not spoof.any():
+            spoof, versus = ~is_bonafide, "all spoof"
+        if bona.any() and spoof.any():
+            rows_threshold = np.concatenate([thresholds[bona], thresholds[spoof]])
+            out[name] = {"versus": versus, **pair_metrics(scores[bona], scores[spoof], rows_threshold, **extra)}
+        else:
+            bonafide_error, spoof_error = error_rates(scores[bona], scores[spoof], np.concatenate([thresholds[bona], thresholds[spoof]]))
+            out[name] = {"versus": None, "n_bonafide": int(bona.sum()), "n_spoof": int(spoof.sum()),
+                         "bonafide_error": None if np.isnan(bonafide_error) else bonafide_error,
+                         "spoof_error": None if np.isnan(spoof_error) else spoof_error}
+    return out
+
+
+def group_columns(table: ScoreTable) -> dict[str, list[str]]:
+    """The columns of a ScoreTable a breakdown can group by: attack, label, decision and its extra columns."""
+    return {"attack": table.attacks, "label": table.labels, "decision": table.decisions, **table.extra}
+
+
+def evaluate(table: ScoreTable, threshold: float = 0.0, by: str = "attack", bootstrap: Bootstrap | None = None,
+             asv: AsvOperatingPoint | None = None) -> dict[str, Any]:
+    """Every metric of a labelled ScoreTable, pooled and per group of column ``by``; rates are fractions (not %).
+
+    Rows without a score or a label are left out and counted (n_unscored, n_unlabelled). The pooled
+    metrics are at the top level (see ``pair_metrics``), ``groups`` holds those of each value of ``by``
+    (see ``by_group``: a group of spoofs only, such as an attack, is measured against all bona fide).
+    With ``bootstrap``, EER intervals and how they were drawn (``ci``); with ``asv``, min t-DCFs and the
+    ASV operating point (``asv``).
+    """
+    columns = group_columns(table)
+    if by not in columns:
+        raise MetricsError(f"{table.source}: no column {by!r} to group by; columns: {', '.join(columns)}")
+    bonafide, spoof = class_scores(table)
+    if not bonafide.size or not spoof.size:
+        missing = "bona fide" if not bonafide.size else "spoof"
+        raise MetricsError(f"{table.source}: no scored {missing} recordings; the metrics need both classes")
+    scored = ~np.isnan(table.scores)
+    labels = np.asarray(table.labels)
+    usable = scored & (labels != "unknown")
+    extra = {"bootstrap": bootstrap, "asv": asv}
+    groups = by_group(table.scores[usable], labels[usable] == "bonafide", np.asarray(columns[by])[usable], threshold, **extra)
+    return {
+        "n_unscored": int((~scored).sum()),
+        "n_unlabelled": int((scored & (labels == "unknown")).sum()),
+        "threshold": threshold,
+        **pair_metrics(bonafide, spoof, threshold, **extra),
+        **({"ci": bootstrap.describe()} if bootstrap is not None else {}),
+        **({"asv": asv.to_dict()} if asv is not None else {}),
+        "by": by,
+        "groups": groups,
     }

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -165,13 +164,6 @@ def _concatenate(parts: list[Path], output: Path) -> None:
 # --------------------------------------------------------------------------- report
 
 
-def _rates(bona: np.ndarray, spoof: np.ndarray, threshold: float) -> tuple[float, float]:
-    """(false-alarm rate: bona fide called spoof, miss rate: spoof called bona fide) at ``threshold``."""
-    fa = float(np.mean(bona < threshold)) if len(bona) else math.nan
-    miss = float(np.mean(spoof >= threshold)) if len(spoof) else math.nan
-    return fa, miss
-
-
 def nested(x: np.ndarray, is_bona: np.ndarray, src: np.ndarray, target_fa: float) -> tuple[np.ndarray, np.ndarray]:
     """(llr, threshold per row): each source calibrated and thresholded on the other sources only."""
     from adfd_core.calibration import fit
@@ -242,21 +234,17 @@ def calibrate(manifest: Path, tables: list[Path], members: list[str], target_fa:
 def _summary(llr: np.ndarray, thr: np.ndarray, is_bona: np.ndarray, src: np.ndarray, raw: np.ndarray | None) -> dict:
     """Pooled and per-source figures of one system's leave-one-source-out LLRs."""
     pooled_eer = 100 * metrics.eer(llr[is_bona], llr[~is_bona])[0]
-    fa = float(np.mean(llr[is_bona] < thr[is_bona]))
-    miss = float(np.mean(llr[~is_bona] >= thr[~is_bona]))
+    fa, miss = metrics.error_rates(llr[is_bona], llr[~is_bona], np.concatenate([thr[is_bona], thr[~is_bona]]))
     out = {"pooled_eer": pooled_eer, "pooled_auc": metrics.auc(llr[is_bona], llr[~is_bona]),
            "false_alarm": 100 * fa, "miss": 100 * miss, "n_bonafide": int(is_bona.sum()), "n_spoof": int((~is_bona).sum()),
            "sources": {}}
     if raw is not None:
         out["pooled_eer_uncalibrated"] = 100 * metrics.eer(raw[is_bona], raw[~is_bona])[0]
-    for s in sorted(set(src)):
-        m = src == s
-        b, p = llr[m & is_bona], llr[m & ~is_bona]
-        fa_s, miss_s = _rates(b, p, float(thr[m][0]))
+    for s, g in metrics.by_group(llr, is_bona, src, thr, against_all=False).items():
         out["sources"][s] = {
-            "n_bonafide": len(b), "n_spoof": len(p),
-            "eer": 100 * metrics.eer(b, p)[0] if len(b) and len(p) else None,
-            "false_alarm": None if math.isnan(fa_s) else 100 * fa_s, "miss": None if math.isnan(miss_s) else 100 * miss_s,
+            "n_bonafide": g["n_bonafide"], "n_spoof": g["n_spoof"],
+            "eer": 100 * g["eer"] if "eer" in g else None,
+            **{key: None if g[rate] is None else 100 * g[rate] for key, rate in (("false_alarm", "bonafide_error"), ("miss", "spoof_error"))},
         }
     return out
 

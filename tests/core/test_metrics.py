@@ -128,12 +128,69 @@ def test_evaluate_leaves_out_unscored_and_unlabelled_rows_and_breaks_down_by_att
     spoof = [0.0, 2.0, 2.0, -4.0]
     assert r["eer"] == pytest.approx(m.eer(TIED_BONA, spoof)[0])
     assert r["min_dcf"] == pytest.approx(m.min_dcf(TIED_BONA, spoof))
-    assert list(r["by_attack"]) == ["pooled", "A01", "A02"]  # a spoof without an attack counts in pooled only
+    assert r["by"] == "attack" and list(r["groups"]) == ["A01", "A02"]  # a spoof without an attack counts in pooled only
     # bona fide 1 2 3 vs A02 2 2: frr 0 1/3 2/3 2/3 2/3 1, far 1 1 1 1/2 0 0: closest at point 3
-    assert r["by_attack"]["A02"] == {"n_spoof": 2, "eer": pytest.approx((2 / 3 + 1 / 2) / 2), "auc": pytest.approx(3 / 6)}
-    assert r["by_attack"]["A01"]["n_spoof"] == 1 and r["by_attack"]["pooled"]["n_spoof"] == 4
+    a02 = r["groups"]["A02"]
+    assert (a02["versus"], a02["n_bonafide"], a02["n_spoof"]) == ("all bona fide", 3, 2)
+    assert a02["eer"] == pytest.approx((2 / 3 + 1 / 2) / 2) and a02["auc"] == pytest.approx(3 / 6)
+    assert r["groups"]["A01"]["n_spoof"] == 1
 
 
 def test_evaluate_needs_both_classes_and_names_the_table():
     with pytest.raises(m.MetricsError, match=r"t\.tsv: no scored spoof"):
         m.evaluate(_table([1.0, np.nan], ["bonafide", "spoof"], ["-", "A01"]))
+
+
+def test_balanced_accuracy_exposes_a_model_that_calls_everything_spoof():
+    # 9 spoofs per bona fide, every score below 0: accuracy 90 %, but the bona fide class is always wrong
+    bona, spoof = [-1.0], [-2.0] * 9
+    accuracy, _ = m.accuracy_f1(bona, spoof)
+    assert accuracy == pytest.approx(0.9)
+    assert m.error_rates(bona, spoof) == (1.0, 0.0)
+    assert m.balanced_accuracy(bona, spoof) == pytest.approx(0.5)
+    # a threshold per score of [bona fide..., spoof...]: the bona fide at -2 passes, one spoof is let through
+    assert m.error_rates([-1.0, 1.0], [-2.0, 0.5], np.array([-2.0, 0.0, 0.0, 0.0])) == (0.0, 0.5)
+    assert all(np.isnan(m.error_rates([], [1.0]))[:1])
+
+
+def test_the_eer_interval_is_seeded_holds_the_eer_and_narrows_with_more_recordings():
+    rng = np.random.default_rng(0)
+
+    def sample(n):
+        return rng.normal(1.0, 1.0, n), rng.normal(-1.0, 1.0, n)
+
+    small, large = sample(40), sample(1000)
+    boot = m.Bootstrap(resamples=200, seed=3)
+    low, high = m.eer_interval(*small, boot)
+    assert (low, high) == m.eer_interval(*small, boot)  # the same seed, the same interval
+    assert m.eer_interval(*small, m.Bootstrap(resamples=200, seed=4)) != (low, high)
+    assert low <= m.eer(*small)[0] <= high
+    large_low, large_high = m.eer_interval(*large, boot)
+    assert large_high - large_low < (high - low) / 2
+    assert m.eer_interval([3.0, 4.0], [1.0, 2.0], boot) == (0.0, 0.0)  # separated in every resample
+    assert "not speakers" in boot.describe()["resampled"]
+
+
+def test_groups_of_both_classes_stand_alone_and_single_class_groups_meet_the_whole_other_class():
+    scores = np.array([2.0, 1.0, -1.0, 3.0, -2.0, -3.0, 0.5])
+    is_bona = np.array([True, True, False, True, False, False, False])
+    groups = np.array(["s1", "s1", "s1", "s2", "s3", "s3", "-"])
+    out = m.by_group(scores, is_bona, groups)
+    assert list(out) == ["s1", "s2", "s3"]  # "-" is no group
+    assert out["s1"]["versus"] == "own" and (out["s1"]["n_bonafide"], out["s1"]["n_spoof"]) == (2, 1)
+    assert out["s2"]["versus"] == "all spoof" and out["s2"]["n_spoof"] == 4
+    assert out["s3"]["versus"] == "all bona fide" and out["s3"]["n_bonafide"] == 3
+    alone = m.by_group(scores, is_bona, groups, threshold=np.full(7, 2.5), against_all=False)
+    # s2's one bona fide (3.0) passes 2.5; s3 has no bona fide, and its spoofs are all caught
+    assert alone["s2"] == {"versus": None, "n_bonafide": 1, "n_spoof": 0, "bonafide_error": 0.0, "spoof_error": None}
+    assert alone["s3"]["spoof_error"] == 0.0 and "eer" not in alone["s3"]
+    assert alone["s1"]["bonafide_error"] == 1.0  # 2.0 and 1.0 are below 2.5
+
+
+def test_evaluate_groups_by_any_column_and_refuses_an_unknown_one():
+    t = ScoreTable.build(["a", "b", "c", "d"], [2.0, -1.0, 1.0, -2.0], labels=["bonafide", "spoof"] * 2,
+                         extra={"source": ["x", "x", "y", "y"]}, source="t.tsv")
+    r = m.evaluate(t, by="source")
+    assert r["by"] == "source" and list(r["groups"]) == ["x", "y"] and r["groups"]["x"]["eer"] == 0.0
+    with pytest.raises(m.MetricsError, match="no column 'family'.*source"):
+        m.evaluate(t, by="family")
