@@ -437,16 +437,20 @@ def _read_description(path: Path, audio_dir: Path | None, subset: str) -> list[U
     return from_manifest(path, audio_dir)
 
 
-def read_labels(path: Path, subset: str = "all") -> dict[str, tuple[str, str]]:
-    """Utterance id -> (label, attack) from any corpus description; unlike the readers, never looks for audio."""
+def read_key(path: Path, subset: str = "all") -> dict[str, dict[str, str]]:
+    """Utterance id -> what a corpus description says of it: label, attack, speaker and its other columns (an
+    ASVspoof 2021 key's codec, transmission, ...; every column of a manifest by its header name). Unlike the
+    readers, never looks for audio."""
     fmt = _sniff(path)
     if fmt in ("asvspoof2019", "asvspoof2021"):
         trials = _asvspoof2019_trials(path) if fmt == "asvspoof2019" else _asvspoof2021_trials(path, subset)
-        entries = [(t.trial, t.label, t.attack) for t in trials]
+        entries = [(t.trial, {**t.meta, "label": t.label, "attack": t.attack, "speaker": t.speaker}) for t in trials]
     else:
-        entries = [(u.id, u.label, u.attack) for u in from_manifest(path)]
+        header, body = _table(path)
+        entries = [(u.id, {**dict(zip(header, fields)), "label": u.label, "attack": u.attack, "speaker": u.speaker})
+                   for u, (_, fields) in zip(from_manifest(path), body)]
     _check_unique((e[0] for e in entries), path)
-    return {id_: (label, attack) for id_, label, attack in entries}
+    return dict(entries)
 
 
 def _read_list(source: str, stdin: TextIO | None) -> list[Utterance]:

@@ -30,7 +30,7 @@ import numpy as np
 
 from adfd_core import jsontext
 from adfd_core.audio import AUDIO_SUFFIXES
-from adfd_core.corpus import normalize_label, read_labels
+from adfd_core.corpus import normalize_label, read_key
 from adfd_core.errors import AdfdError
 from adfd_core.escaping import escape, unescape
 from adfd_core.outputs import atomic_text, why_unwritable
@@ -435,25 +435,28 @@ def utterance_name(id_: str) -> str:
 
 
 def apply_key(table: ScoreTable, key_path: str | Path, subset: str = "all") -> ScoreTable:
-    """``table`` with labels and attacks from a protocol, key, meta.csv or manifest.
+    """``table`` with labels and attacks from a protocol, key, meta.csv or manifest, and the key's other columns
+    (speaker, codec, source, ...) as extra columns where the table has none of that name ("-" where unlisted).
 
     A row matches a key entry with the same id, else one with the same utterance name (the id's
     last path component, without an audio suffix). Rows the key does not list keep their label.
     """
-    entries = read_labels(Path(key_path), subset)
-    by_name: dict[str, tuple[str, str] | None] = {}
+    entries = read_key(Path(key_path), subset)
+    by_name: dict[str, dict[str, str] | None] = {}
     for id_, entry in entries.items():
         name = utterance_name(id_)
         by_name[name] = None if name in by_name else entry  # None: two entries share the name
-    labels, attacks, matched = list(table.labels), list(table.attacks), 0
-    for i, id_ in enumerate(table.ids):
+    found: list[dict[str, str] | None] = []
+    for id_ in table.ids:
         name = utterance_name(id_)
         entry = entries.get(id_) or by_name.get(name)
         if entry is None and name in by_name:
             raise ScoreTableError(f"{key_path}: several entries are named {name!r}; cannot tell which is {id_!r}")
-        if entry is not None:
-            labels[i], attacks[i] = entry
-            matched += 1
-    if not matched:
+        found.append(entry)
+    if not any(found):
         raise ScoreTableError(f"{key_path}: none of the {len(table)} ids of {table.source} is listed (e.g. {table.ids[0]!r})")
-    return replace(table, labels=labels, attacks=attacks)
+    labels = [e["label"] if e else label for e, label in zip(found, table.labels)]
+    attacks = [e["attack"] if e else attack for e, attack in zip(found, table.attacks)]
+    names = dict.fromkeys(k for e in found if e for k in e)
+    added = {k: [(e or {}).get(k, UNKNOWN) for e in found] for k in names if k not in COLUMNS and k not in table.extra}
+    return replace(table, labels=labels, attacks=attacks, extra={**table.extra, **added})
