@@ -9,6 +9,7 @@ come from the model's ``frontend`` (its ``hop`` and ``sample_rate``) where it ha
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ DEFAULT_HOP = 187  # samples between spectrogram frames (the paper's log spectro
 MAX_PERPLEXITY = 30.0  # t-SNE perplexity for large sets; smaller sets get (N - 1) / 3
 LATENT_BATCH = 32  # crops per forward pass when collecting latents
 _SPOOF = LABEL_INDEX["spoof"]
+BONAFIDE_MARKER = "o"  # t-SNE: bona fide points are circles ...
+SPOOF_MARKERS = ("^", "s", "D", "v", "P", "X", "<", ">", "p", "*")  # ... and the synthesizers other shapes
 
 
 class ExplainError(AdfdError):
@@ -85,8 +88,12 @@ def save_gradcam_png(
     title: str,
     sample_rate: int = audio.TARGET_SR,
     hop: int = DEFAULT_HOP,
+    start_s: float = 0.0,
+    details: dict | None = None,
 ) -> Path:
-    """One PNG: the (F, T) log spectrogram, then each (F, T) heatmap in [0, 1] over it; axes in s and Hz."""
+    """One PNG: the (F, T) log spectrogram, then each (F, T) heatmap in [0, 1] over it; axes in s and Hz, time
+    counted from the start of the file (the crop begins at ``start_s``). ``details`` go into the PNG's
+    Description text chunk as JSON, with ``title`` as its Title."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -95,7 +102,7 @@ def save_gradcam_png(
     for name, heatmap in heatmaps.items():
         if heatmap.shape != spectrogram.shape:
             raise ValueError(f"heatmap {name!r} has shape {heatmap.shape}, the spectrogram {spectrogram.shape}")
-    extent = (0.0, spectrogram.shape[1] * hop / sample_rate, 0.0, sample_rate / 2)
+    extent = (start_s, start_s + spectrogram.shape[1] * hop / sample_rate, 0.0, sample_rate / 2)
     fig, axes = plt.subplots(1 + len(heatmaps), 1, figsize=(9, 2.8 * (1 + len(heatmaps))), sharex=True, squeeze=False)
     axes = axes[:, 0]
     image = axes[0].imshow(spectrogram, origin="lower", aspect="auto", extent=extent, cmap="magma")
@@ -108,13 +115,14 @@ def save_gradcam_png(
         ax.set_title(f"{name} stream")
     for ax in axes:
         ax.set_ylabel("frequency (Hz)")
-    axes[-1].set_xlabel("time (s)")
+    axes[-1].set_xlabel("time in the file (s)")
     fig.suptitle(title)
-    return _save(fig, path)
+    return _save(fig, path, {"Title": title, "Description": json.dumps(details or {})})
 
 
 def tsne_plot(latents: np.ndarray, labels: Sequence[str], path: str | os.PathLike, title: str, seed: int = 0) -> Path:
-    """A PNG of the (N, D) latents embedded in 2-D by t-SNE, one colour per label (N labels)."""
+    """A PNG of the (N, D) latents embedded in 2-D by t-SNE, one colour per label (N labels); bona fide as
+    circles, every other label with a marker of another shape, so bona fide stands out without colour."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -134,9 +142,12 @@ def tsne_plot(latents: np.ndarray, labels: Sequence[str], path: str | os.PathLik
     names = sorted(set(labels), key=lambda name: (name != "bonafide", name))
     colours = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
     label_array = np.asarray(labels)
+    spoof_markers = iter(SPOOF_MARKERS * (1 + len(names) // len(SPOOF_MARKERS)))
     for i, name in enumerate(names):
         chosen = label_array == name
-        ax.scatter(points[chosen, 0], points[chosen, 1], s=14, color=colours(i % colours.N), label=f"{name} ({chosen.sum()})")
+        marker = BONAFIDE_MARKER if name == "bonafide" else next(spoof_markers)
+        ax.scatter(points[chosen, 0], points[chosen, 1], s=16, marker=marker, color=colours(i % colours.N),
+                   label=f"{name} ({chosen.sum()})")
     ax.legend(fontsize="small", markerscale=1.5, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.set(title=title, xlabel="t-SNE 1", ylabel="t-SNE 2", xticks=[], yticks=[])
     return _save(fig, path)
@@ -164,14 +175,50 @@ def explain_audio(
         x = torch.from_numpy(np.array(middle_crop(wave, crop_samples)))[None].to(device)
         with torch.no_grad():
             spectrogram = model.spectrogram(x)[0, 0].float().cpu().numpy()
-            p_spoof = float(torch.softmax(model(x).float(), dim=1)[0, _SPOOF])
+            crop_p_spoof = float(torch.softmax(model(x).float(), dim=1)[0, _SPOOF])
         heatmaps = {
             stream: grad_cam(model, x, block)[0].float().cpu().numpy() for stream, block in model.stream_blocks().items()
         }
+        where = _crop_place(len(wave), crop_samples)
+        details = {"p_spoof": _recording_p_spoof(model_path, model, path, device), "crop_p_spoof": crop_p_spoof, **where}
         target = _free_name(out, Path(path).stem, done.written)
-        title = f"{Path(path).name}: p(spoof) = {p_spoof:.3f}; Grad-CAM of the spoof logit"
-        done.written.append(save_gradcam_png(spectrogram, heatmaps, target, title, *_time_axis(model)))
+        done.written.append(save_gradcam_png(spectrogram, heatmaps, target, _gradcam_title(Path(path).name, details),
+                                             *_time_axis(model), start_s=where["crop_start_s"], details=details))
     return done
+
+
+def _crop_place(n_samples: int, crop_samples: int, sample_rate: int = audio.TARGET_SR) -> dict[str, float]:
+    """Where ``middle_crop`` takes its crop: start and end (s) in the file, the file's duration and the model's input (s)."""
+    start = max(0, (n_samples - crop_samples) // 2)
+    return {"crop_start_s": start / sample_rate, "crop_end_s": min(n_samples, start + crop_samples) / sample_rate,
+            "duration_s": n_samples / sample_rate, "input_s": crop_samples / sample_rate}
+
+
+def _recording_p_spoof(model_path: str | os.PathLike, model: torch.nn.Module, path: str | os.PathLike,
+                       device: str | torch.device) -> float:
+    """The recording's probability of spoof as `adfd score -m MODEL` gives it: the mean over its segments."""
+    from adfd_core.corpus import Utterance
+    from adfd_core.modelfile import read_model_info
+    from adfd_core.scoring import LoadedModel, frontend_key, score_audio
+
+    info = read_model_info(model_path)
+    loaded = LoadedModel(Path(model_path), model, info, frontend_key(info.frontend))
+    (result,) = score_audio([Utterance(Path(path).stem, Path(path), "unknown")], [loaded], torch.device(device))
+    if result.error:
+        raise ExplainError(f"{path}: cannot score it ({result.error})")
+    return result.p_spoof
+
+
+def _gradcam_title(name: str, d: dict[str, float]) -> str:
+    """Two lines: the recording's p(spoof) as `adfd score` gives it; where the explained crop sits and its own p(spoof)."""
+    if d["duration_s"] > d["input_s"]:
+        place = f"its middle {d['input_s']:g} s, {d['crop_start_s']:.2f}-{d['crop_end_s']:.2f} s of {d['duration_s']:.2f} s"
+    elif d["duration_s"] < d["input_s"]:
+        place = f"the whole {d['duration_s']:.2f} s, repeated to the model's {d['input_s']:g} s"
+    else:
+        place = f"the whole {d['duration_s']:.2f} s"
+    return (f"{name}: p(spoof) = {d['p_spoof']:.3f} (the recording, as adfd score gives it)\n"
+            f"Grad-CAM of the spoof logit on {place} (p(spoof) of the crop {d['crop_p_spoof']:.3f})")
 
 
 def tsne_of_features(
@@ -275,12 +322,13 @@ def _output_folder(out_dir: str | os.PathLike) -> Path:
     return out
 
 
-def _save(fig, path: str | os.PathLike) -> Path:
-    """Write a matplotlib figure as PNG and close it; PlotError naming the file if it cannot be written."""
+def _save(fig, path: str | os.PathLike, metadata: dict[str, str] | None = None) -> Path:
+    """Write a matplotlib figure as PNG (with ``metadata`` text chunks) and close it; PlotError naming the file if
+    it cannot be written."""
     import matplotlib.pyplot as plt
 
     try:
-        fig.savefig(path, dpi=110, format="png", bbox_inches="tight")
+        fig.savefig(path, dpi=110, format="png", bbox_inches="tight", metadata=metadata)
     except OSError as err:
         raise PlotError(f"{path}: cannot write the plot ({err.strerror or err})") from None
     finally:
