@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from adfd_core import audio
 from adfd_core.augment import middle_crop
 from adfd_core.errors import AdfdError
-from adfd_core.modelfile import load_model
+from adfd_core.modelfile import ModelFile, load_model
 from adfd_core.plots import PlotError
 from adfd_core.store import LABEL_INDEX, FeatureFile
 
@@ -163,7 +163,8 @@ def explain_audio(
 
     Files that cannot be decoded are skipped and listed in the result's ``failed``.
     """
-    model, crop_samples = _load_fdl(model_path, device)
+    model, info = _load_fdl(model_path, device)
+    crop_samples = _crop_samples(info)
     out = _output_folder(out_dir)
     done = Explained()
     for path in audio_paths:
@@ -180,7 +181,7 @@ def explain_audio(
             stream: grad_cam(model, x, block)[0].float().cpu().numpy() for stream, block in model.stream_blocks().items()
         }
         where = _crop_place(len(wave), crop_samples)
-        details = {"p_spoof": _recording_p_spoof(model_path, model, path, device), "crop_p_spoof": crop_p_spoof, **where}
+        details = {"p_spoof": _recording_p_spoof(model_path, model, info, path, device), "crop_p_spoof": crop_p_spoof, **where}
         target = _free_name(out, Path(path).stem, done.written)
         done.written.append(save_gradcam_png(spectrogram, heatmaps, target, _gradcam_title(Path(path).name, details),
                                              *_time_axis(model), start_s=where["crop_start_s"], details=details))
@@ -194,14 +195,12 @@ def _crop_place(n_samples: int, crop_samples: int, sample_rate: int = audio.TARG
             "duration_s": n_samples / sample_rate, "input_s": crop_samples / sample_rate}
 
 
-def _recording_p_spoof(model_path: str | os.PathLike, model: torch.nn.Module, path: str | os.PathLike,
-                       device: str | torch.device) -> float:
+def _recording_p_spoof(model_path: str | os.PathLike, model: torch.nn.Module, info: ModelFile,
+                       path: str | os.PathLike, device: str | torch.device) -> float:
     """The recording's probability of spoof as `adfd score -m MODEL` gives it: the mean over its segments."""
     from adfd_core.corpus import Utterance
-    from adfd_core.modelfile import read_model_info
     from adfd_core.scoring import LoadedModel, frontend_key, score_audio
 
-    info = read_model_info(model_path)
     loaded = LoadedModel(Path(model_path), model, info, frontend_key(info.frontend))
     (result,) = score_audio([Utterance(Path(path).stem, Path(path), "unknown")], [loaded], torch.device(device))
     if result.error:
@@ -236,7 +235,8 @@ def tsne_of_features(
     """
     if max_items is not None and max_items < 1:
         raise ValueError(f"max_items must be positive, got {max_items}")
-    model, crop_samples = _load_fdl(model_path, device)
+    model, info = _load_fdl(model_path, device)
+    crop_samples = _crop_samples(info)
     streams = list(model.stream_blocks())
     if stream not in streams:
         raise ExplainError(f"{model_path}: the model has no {stream!r} stream; choose {' or '.join(streams)}")
@@ -251,8 +251,8 @@ def tsne_of_features(
     return tsne_plot(latents, [names[i] for i in picked], _output_folder(out_dir) / f"tsne-{stream}.png", title)
 
 
-def _load_fdl(path: str | os.PathLike, device: str | torch.device) -> tuple[torch.nn.Module, int]:
-    """The model of a model file and its input length in samples; ExplainError unless it has the FDL API."""
+def _load_fdl(path: str | os.PathLike, device: str | torch.device) -> tuple[torch.nn.Module, ModelFile]:
+    """The model of a model file and what the file says of it; ExplainError unless it has the FDL API."""
     model, info = load_model(path, device=device)
     missing = [name for name in FDL_API if not hasattr(model, name)]
     if missing:
@@ -260,7 +260,12 @@ def _load_fdl(path: str | os.PathLike, device: str | torch.device) -> tuple[torc
             f"{path}: {info.name} is not a feature-decomposition model (it lacks {', '.join(missing)}); "
             "explain needs an fdl model"
         )
-    return model, round(info.config.crop_seconds * audio.TARGET_SR)
+    return model, info
+
+
+def _crop_samples(info: ModelFile) -> int:
+    """The model's input length in samples."""
+    return round(info.config.crop_seconds * audio.TARGET_SR)
 
 
 def _time_axis(model: torch.nn.Module) -> tuple[int, int]:

@@ -65,7 +65,7 @@ def plot_evaluation(bonafide: np.ndarray, spoof: np.ndarray, path: str | Path, t
     """Write ``evaluation_figure`` as a PNG; PlotError naming the file if it cannot be written."""
     fig = evaluation_figure(bonafide, spoof, threshold, title)
     try:
-        fig.savefig(path, dpi=_DPI, format="png")
+        fig.savefig(path, dpi=_DPI, format="png", metadata={"Title": title})
     except OSError as exc:
         raise PlotError(f"{path}: cannot write the plot ({exc.strerror or exc})") from None
 

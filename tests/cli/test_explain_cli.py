@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import audio_factory
 from .helpers import adfd
 from model_factory import tiny_fdl, tiny_model
@@ -43,3 +45,21 @@ def test_explain_refuses_what_it_cannot_explain(tmp_path):
     assert done.returncode == 1 and "cnn.safetensors" in done.stderr and "Traceback" not in done.stderr
     nothing = adfd("explain", str(tiny_fdl(tmp_path / "fdl.safetensors")))
     assert nothing.returncode == 2 and "--features" in nothing.stderr
+
+
+def test_grad_cam_reports_the_probability_score_gives_and_where_its_crop_sits(tmp_path):
+    import json
+
+    from PIL import Image
+
+    model = tiny_fdl(tmp_path / "fdl.safetensors")  # 0.5-s crops
+    clip = audio_factory.write(tmp_path / "long.wav", audio_factory.vowel(130, seconds=2.3))
+    done = adfd("explain", str(model), str(clip), "-o", str(tmp_path / "out"), "--device", "cpu")
+    assert done.returncode == 0, done.stderr
+    png = Image.open(done.stdout.strip())
+    details = json.loads(png.text["Description"])
+    scored = adfd("score", "-m", str(model), str(clip), "--format", "jsonl", "--device", "cpu")
+    assert scored.returncode == 0, scored.stderr
+    assert details["p_spoof"] == pytest.approx(json.loads(scored.stdout)["p_spoof"], abs=1e-6)
+    assert (details["crop_start_s"], details["crop_end_s"], details["duration_s"]) == (0.9, 1.4, 2.3)
+    assert f"p(spoof) = {details['p_spoof']:.3f}" in png.text["Title"] and "0.90-1.40 s of 2.30 s" in png.text["Title"]

@@ -88,7 +88,8 @@ def loaded(monkeypatch):
 
     def load(path, device="cpu"):
         state.calls.append((Path(path), device))
-        info = SimpleNamespace(name="standin.v1", config=SimpleNamespace(crop_seconds=CROP_SECONDS))
+        frontend = {**WAVE_SPEC, "params": {"sample_rate": 16000, "segment_seconds": CROP_SECONDS}}
+        info = SimpleNamespace(name="standin.v1", config=SimpleNamespace(crop_seconds=CROP_SECONDS), frontend=frontend)
         return state.model.to(device).eval(), info
 
     monkeypatch.setattr(explain, "load_model", load)
@@ -213,7 +214,8 @@ def test_explain_with_a_real_fdl_model_file(tmp_path):
     from adfd_core.modelfile import ModelFile, save_model
 
     model = _tiny_fdl()
-    wave_spec = frontends.build("wave", segment_seconds=model.config.crop_seconds).spec.to_dict()
+    wave_spec = frontends.build("wave").spec.to_dict()  # as training writes it: cut into crops when scored
+    wave_spec["params"]["segment_seconds"] = model.config.crop_seconds
     path = save_model(tmp_path / "fdl.safetensors", model, ModelFile("fdl.v1", model.config, wave_spec, training={}))
     clip = audio_factory.write(tmp_path / "v.wav", audio_factory.vowel(seconds=1.0))
     result = explain.explain_audio(path, [clip], tmp_path / "out")
@@ -275,3 +277,18 @@ def test_tsne_of_features_refuses_unknown_stream_and_missing_waves(tmp_path, loa
     segments = random_features(tmp_path / "seg.h5", 4, seed=0)
     with pytest.raises(StoreError, match="has no feature 'wave'"):
         explain.tsne_of_features(tmp_path / "m.safetensors", segments, tmp_path)
+
+
+def test_tsne_draws_bona_fide_in_a_shape_of_its_own(tmp_path, monkeypatch):
+    figures = []
+    monkeypatch.setattr(explain, "_save", lambda fig, path, metadata=None: figures.append(fig) or Path(path))
+    rng = np.random.default_rng(0)
+    labels = ["bonafide"] * 6 + ["A07"] * 6 + ["A08"] * 6
+    tsne_plot(rng.normal(size=(18, 8)), labels, tmp_path / "t.png", "t")
+    (ax,) = figures[0].axes
+    shapes = {}
+    for collection, text in zip(ax.collections, ax.get_legend().get_texts()):
+        (path,) = collection.get_paths()
+        shapes[text.get_text().split()[0]] = (len(path.vertices), path.vertices.round(3).tobytes())
+    assert set(shapes) == {"bonafide", "A07", "A08"}
+    assert shapes["bonafide"] != shapes["A07"] and shapes["bonafide"] != shapes["A08"]  # not just another colour
