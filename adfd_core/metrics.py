@@ -133,34 +133,48 @@ def balanced_accuracy(bonafide, spoof, threshold: float | np.ndarray = 0.0) -> f
 
 @dataclass(frozen=True)
 class Bootstrap:
-    """How ``eer_interval`` resamples: recordings drawn with replacement within each class (never by speaker or
-    group, so recordings of one speaker count as independent and the interval is optimistic where they are not)."""
+    """How ``eer_interval`` resamples, within each class: recordings drawn with replacement, or with ``by`` (the
+    name of a column, such as speaker) whole groups of recordings, so that recordings of one speaker do not
+    count as independent evidence (the recording-level interval is too narrow where they are not)."""
 
     resamples: int = 1000
     seed: int = 0
     level: float = 0.95
-
-    RESAMPLED = "recordings, with replacement, within each class (not speakers or groups)"
+    by: str | None = None
 
     def describe(self) -> dict[str, Any]:
-        return {"level": self.level, "resamples": self.resamples, "seed": self.seed, "resampled": self.RESAMPLED}
+        unit = f"values of {self.by} (each with all its recordings)" if self.by else "recordings"
+        return {"level": self.level, "resamples": self.resamples, "seed": self.seed,
+                "resampled": f"{unit}, with replacement, within each class", "by": self.by}
 
 
-def eer_interval(bonafide, spoof, bootstrap: Bootstrap = Bootstrap()) -> tuple[float, float]:
-    """Percentile bootstrap interval (low, high) of the EER at ``bootstrap.level``: each resample keeps the
-    number of bona fide and of spoof recordings; the same seed gives the same interval."""
+def eer_interval(bonafide, spoof, bootstrap: Bootstrap = Bootstrap(),
+                 clusters: tuple[Sequence[str], Sequence[str]] | None = None) -> tuple[float, float]:
+    """Percentile bootstrap interval (low, high) of the EER at ``bootstrap.level``; the same seed gives the same
+    interval. Without ``clusters``, each resample draws as many recordings as each class has; with them (the
+    group of each bona fide and of each spoof score), as many groups as each class has, keeping all their rows."""
     bonafide, spoof = _classes(bonafide, spoof)
     if bootstrap.resamples < 1 or not 0 < bootstrap.level < 1:
         raise ValueError(f"need resamples >= 1 and 0 < level < 1, got {bootstrap}")
     rng = np.random.default_rng(bootstrap.seed)
-    rates = np.empty(bootstrap.resamples)
-    for k in range(bootstrap.resamples):
-        b = bonafide[rng.integers(0, bonafide.size, bonafide.size)]
-        s = spoof[rng.integers(0, spoof.size, spoof.size)]
-        rates[k] = eer(b, s)[0]
+    draw_bonafide, draw_spoof = (_resampler(x, None if clusters is None else c) for x, c in zip((bonafide, spoof), clusters or (None, None)))
+    rates = np.array([eer(draw_bonafide(rng), draw_spoof(rng))[0] for _ in range(bootstrap.resamples)])
     tail = (1 - bootstrap.level) / 2
     low, high = np.quantile(rates, [tail, 1 - tail])
     return float(low), float(high)
+
+
+def _resampler(x: np.ndarray, clusters: Sequence[str] | None):
+    """rng -> one bootstrap resample of ``x``: of its values, or of its clusters (each with all its values)."""
+    if clusters is None:
+        return lambda rng: x[rng.integers(0, x.size, x.size)]
+    names, inverse = np.unique(np.asarray(clusters), return_inverse=True)
+
+    def draw(rng: np.random.Generator) -> np.ndarray:
+        counts = np.bincount(rng.integers(0, names.size, names.size), minlength=names.size)
+        return np.repeat(x, counts[inverse])
+
+    return draw
 
 
 def cllr(bonafide, spoof) -> float:
@@ -217,10 +231,11 @@ def class_scores(table: ScoreTable) -> tuple[np.ndarray, np.ndarray]:
 
 
 def pair_metrics(bonafide, spoof, threshold: float | np.ndarray = 0.0, bootstrap: Bootstrap | None = None,
-                 asv: AsvOperatingPoint | None = None) -> dict[str, Any]:
+                 asv: AsvOperatingPoint | None = None, clusters: tuple[Sequence[str], Sequence[str]] | None = None) -> dict[str, Any]:
     """Every metric of bona fide vs spoof scores (rates as fractions): counts, EER (and, with ``bootstrap``, its
     interval ``eer_ci``), AUC, the decisions at ``threshold`` (spoof where score < threshold; one value or one per
-    score of [bona fide..., spoof...]), Cllr, minCllr, minDCF, actDCF and, with ``asv``, the min t-DCFs."""
+    score of [bona fide..., spoof...]), Cllr, minCllr, minDCF, actDCF and, with ``asv``, the min t-DCFs.
+    ``clusters``: the bootstrap's group of each bona fide and each spoof score (see ``eer_interval``)."""
     from adfd_core import tdcf
 
     bonafide, spoof = _classes(bonafide, spoof)
@@ -229,7 +244,7 @@ def pair_metrics(bonafide, spoof, threshold: float | np.ndarray = 0.0, bootstrap
     bonafide_error, spoof_error = error_rates(bonafide, spoof, threshold)
     out: dict[str, Any] = {"n_bonafide": int(bonafide.size), "n_spoof": int(spoof.size), "eer": rate, "eer_threshold": at}
     if bootstrap is not None:
-        out["eer_ci"] = list(eer_interval(bonafide, spoof, bootstrap))
+        out["eer_ci"] = list(eer_interval(bonafide, spoof, bootstrap, clusters))
     out |= {
         "auc": auc(bonafide, spoof),
         "accuracy": accuracy,
@@ -248,14 +263,15 @@ def pair_metrics(bonafide, spoof, threshold: float | np.ndarray = 0.0, bootstrap
 
 
 def by_group(scores: np.ndarray, is_bonafide: np.ndarray, groups: Sequence[str] | np.ndarray,
-             threshold: float | np.ndarray = 0.0, against_all: bool = True, **extra: Any) -> dict[str, dict[str, Any]]:
+             threshold: float | np.ndarray = 0.0, against_all: bool = True, clusters: Sequence[str] | np.ndarray | None = None,
+             **extra: Any) -> dict[str, dict[str, Any]]:
     """``pair_metrics`` of each group (in sorted order; rows whose group is "-" or empty belong to none).
 
     (N,) scores, is_bonafide and groups; ``threshold`` one value or (N,), one per row. A group holding both
     classes is measured on its own rows (``versus``: "own"). With ``against_all``, a group of one class is
     measured against every row of the other class ("all bona fide", as ASVspoof's per-attack EERs are, or
     "all spoof"); without it, it gets only its counts and its one class's error rate. ``extra`` goes to
-    ``pair_metrics`` (bootstrap, asv).
+    ``pair_metrics`` (bootstrap, asv); ``clusters`` (N,) the bootstrap's group of each row.
     """
     scores, is_bonafide, groups = np.asarray(scores, dtype=np.float64), np.asarray(is_bonafide, dtype=bool), np.asarray(groups)
     thresholds = np.broadcast_to(np.asarray(threshold, dtype=np.float64), scores.shape)
@@ -269,7 +285,8 @@ def by_group(scores: np.ndarray, is_bonafide: np.ndarray, groups: Sequence[str] 
             spoof, versus = ~is_bonafide, "all spoof"
         if bona.any() and spoof.any():
             rows_threshold = np.concatenate([thresholds[bona], thresholds[spoof]])
-            out[name] = {"versus": versus, **pair_metrics(scores[bona], scores[spoof], rows_threshold, **extra)}
+            pairs = None if clusters is None else (np.asarray(clusters)[bona], np.asarray(clusters)[spoof])
+            out[name] = {"versus": versus, **pair_metrics(scores[bona], scores[spoof], rows_threshold, clusters=pairs, **extra)}
         else:
             bonafide_error, spoof_error = error_rates(scores[bona], scores[spoof], np.concatenate([thresholds[bona], thresholds[spoof]]))
             out[name] = {"versus": None, "n_bonafide": int(bona.sum()), "n_spoof": int(spoof.sum()),
@@ -290,12 +307,13 @@ def evaluate(table: ScoreTable, threshold: float = 0.0, by: str = "attack", boot
     Rows without a score or a label are left out and counted (n_unscored, n_unlabelled). The pooled
     metrics are at the top level (see ``pair_metrics``), ``groups`` holds those of each value of ``by``
     (see ``by_group``: a group of spoofs only, such as an attack, is measured against all bona fide).
-    With ``bootstrap``, EER intervals and how they were drawn (``ci``); with ``asv``, min t-DCFs and the
-    ASV operating point (``asv``).
+    With ``bootstrap``, EER intervals and how they were drawn (``ci``; ``bootstrap.by`` names the column
+    whose groups are resampled); with ``asv``, min t-DCFs and the ASV operating point (``asv``).
     """
     columns = group_columns(table)
-    if by not in columns:
-        raise MetricsError(f"{table.source}: no column {by!r} to group by; columns: {', '.join(columns)}")
+    for name in (by, bootstrap.by if bootstrap is not None else None):
+        if name is not None and name not in columns:
+            raise MetricsError(f"{table.source}: no column {name!r} to group by; columns: {', '.join(columns)}")
     bonafide, spoof = class_scores(table)
     if not bonafide.size or not spoof.size:
         missing = "bona fide" if not bonafide.size else "spoof"
@@ -304,12 +322,15 @@ def evaluate(table: ScoreTable, threshold: float = 0.0, by: str = "attack", boot
     labels = np.asarray(table.labels)
     usable = scored & (labels != "unknown")
     extra = {"bootstrap": bootstrap, "asv": asv}
-    groups = by_group(table.scores[usable], labels[usable] == "bonafide", np.asarray(columns[by])[usable], threshold, **extra)
+    clusters = np.asarray(columns[bootstrap.by])[usable] if bootstrap is not None and bootstrap.by else None
+    is_bonafide = labels[usable] == "bonafide"
+    groups = by_group(table.scores[usable], is_bonafide, np.asarray(columns[by])[usable], threshold, clusters=clusters, **extra)
+    pooled_clusters = None if clusters is None else (clusters[is_bonafide], clusters[~is_bonafide])
     return {
         "n_unscored": int((~scored).sum()),
         "n_unlabelled": int((scored & (labels == "unknown")).sum()),
         "threshold": threshold,
-        **pair_metrics(bonafide, spoof, threshold, **extra),
+        **pair_metrics(bonafide, spoof, threshold, clusters=pooled_clusters, **extra),
         **({"ci": bootstrap.describe()} if bootstrap is not None else {}),
         **({"asv": asv.to_dict()} if asv is not None else {}),
         "by": by,

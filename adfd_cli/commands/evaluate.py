@@ -31,6 +31,10 @@ def evaluate(
         float, typer.Option("--threshold", help="Decision threshold for accuracy, F1 and the error rates: spoof where score < it.")
     ] = 0.0,
     ci: Annotated[bool, typer.Option("--ci", help="Add a bootstrap 95 % interval of each EER (recordings resampled within each class).")] = False,
+    ci_by: Annotated[
+        str | None,
+        typer.Option("--ci-by", help="With --ci, resample whole groups of this column (speaker, source, ...) instead of recordings."),
+    ] = None,
     resamples: Annotated[int, typer.Option("--resamples", min=1, help="Bootstrap resamples for --ci.")] = 1000,
     seed: options.Seed = 0,
     asv_scores: Annotated[
@@ -66,12 +70,15 @@ def evaluate(
         table = apply_key(table, key, subset)
     elif all(label == "unknown" for label in table.labels):
         raise AdfdError(f"{table.source}: no labels; give the protocol or key that labels these recordings with --key")
+    if ci_by is not None and not ci:
+        raise typer.BadParameter("needs --ci", param_hint="--ci-by")
     columns = group_columns(table)
-    if by not in columns:
-        raise typer.BadParameter(f"{table.source} has no column {by!r}; choose from {', '.join(columns)}"
-                                 f"{'' if key is not None else ' (or give --key with more columns)'}", param_hint="--by")
+    for option, name in (("--by", by), ("--ci-by", ci_by)):
+        if name is not None and name not in columns:
+            raise typer.BadParameter(f"{table.source} has no column {name!r}; choose from {', '.join(columns)}"
+                                     f"{'' if key is not None else ' (or give --key with more columns)'}", param_hint=option)
     asv = read_asv_scores(asv_scores) if asv_scores is not None else None
-    bootstrap = Bootstrap(resamples=resamples, seed=seed) if ci else None
+    bootstrap = Bootstrap(resamples=resamples, seed=seed, by=ci_by) if ci else None
     result = compute(table, threshold=threshold, by=by, bootstrap=bootstrap, asv=asv)
     if result["n_unscored"]:
         warn(f"{result['n_unscored']} rows without a score left out (see their error column)")

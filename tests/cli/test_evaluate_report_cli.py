@@ -30,8 +30,8 @@ def scored(tmp_path_factory):
     write_scores(ScoreTable.build(ids, 1.5 * y + rng.normal(size=120), labels=labels, attacks=["-"] * 60 + ["A07", "A08"] * 30,
                                   comments=provenance_comments(models=[{"path": "m.safetensors", "model": "cnn.v1"}])), table)
     key = root / "manifest.tsv"
-    key.write_text("id\tpath\tlabel\tsource\n" + "".join(
-        f"{i}\t{i}.wav\t{label}\t{'studio' if k % 3 else 'phone'}\n" for k, (i, label) in enumerate(zip(ids, labels))))
+    key.write_text("id\tpath\tlabel\tsource\tspeaker\n" + "".join(
+        f"{i}\t{i}.wav\t{label}\t{'studio' if k % 3 else 'phone'}\tspk{k % 12}\n" for k, (i, label) in enumerate(zip(ids, labels))))
     return {"table": table, "key": key, "root": root}
 
 
@@ -84,10 +84,21 @@ def test_the_eer_interval_is_seeded_and_says_what_it_resampled(scored):
     assert low <= first["eer"] <= high and low < high
     assert first["eer_ci"] == again["eer_ci"] and first["eer_ci"] != other["eer_ci"]
     assert first["ci"]["resamples"] == 200 and first["ci"]["level"] == 0.95
-    assert "recordings" in first["ci"]["resampled"] and "not speakers" in first["ci"]["resampled"]
+    assert first["ci"]["resampled"].startswith("recordings") and first["ci"]["by"] is None
     assert all(len(g["eer_ci"]) == 2 for g in first["groups"].values())
     tsv = pd.read_csv(io.StringIO(adfd(*args[:-1]).stdout), sep="\t")
     assert tsv["eer_ci_low"][0] == pytest.approx(low, rel=1e-5) and tsv["eer_ci_high"][0] == pytest.approx(high, rel=1e-5)
+
+
+def test_the_interval_can_resample_whole_speakers(scored):
+    done = adfd("evaluate", str(scored["table"]), "--key", str(scored["key"]), "--ci", "--ci-by", "speaker",
+                "--resamples", "50", "--json")
+    assert done.returncode == 0, done.stderr
+    r = json.loads(done.stdout)
+    assert r["ci"]["by"] == "speaker" and r["ci"]["resampled"].startswith("values of speaker")
+    assert r["eer_ci"][0] <= r["eer"] <= r["eer_ci"][1]
+    alone = adfd("evaluate", str(scored["table"]), "--ci-by", "speaker")
+    assert alone.returncode == 2 and "--ci" in alone.stderr
 
 
 def test_the_breakdown_takes_any_column_of_the_key_pooled_and_per_group(scored):

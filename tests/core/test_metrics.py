@@ -168,7 +168,22 @@ def test_the_eer_interval_is_seeded_holds_the_eer_and_narrows_with_more_recordin
     large_low, large_high = m.eer_interval(*large, boot)
     assert large_high - large_low < (high - low) / 2
     assert m.eer_interval([3.0, 4.0], [1.0, 2.0], boot) == (0.0, 0.0)  # separated in every resample
-    assert "not speakers" in boot.describe()["resampled"]
+    assert boot.describe()["resampled"] == "recordings, with replacement, within each class"
+
+
+def test_resampling_whole_speakers_widens_the_interval_when_their_recordings_agree():
+    # 12 speakers per class, 25 recordings each; a speaker's recordings share a large offset, so there are
+    # 24 independent pieces of evidence, not 600
+    rng = np.random.default_rng(1)
+    offsets = rng.normal(0, 1.5, 24)
+    speakers = np.repeat([f"spk{k}" for k in range(24)], 25)
+    scores = np.repeat(offsets, 25) + rng.normal(0, 0.3, 600) + np.repeat([1.0] * 12 + [-1.0] * 12, 25)
+    bona, spoof = scores[:300], scores[300:]
+    boot = m.Bootstrap(resamples=300, seed=0)
+    by_recording = m.eer_interval(bona, spoof, boot)
+    by_speaker = m.eer_interval(bona, spoof, m.Bootstrap(resamples=300, seed=0, by="speaker"), (speakers[:300], speakers[300:]))
+    assert by_speaker[1] - by_speaker[0] > 2 * (by_recording[1] - by_recording[0])
+    assert m.Bootstrap(by="speaker").describe()["resampled"].startswith("values of speaker (each with all its recordings)")
 
 
 def test_groups_of_both_classes_stand_alone_and_single_class_groups_meet_the_whole_other_class():
