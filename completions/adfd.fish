@@ -2,7 +2,7 @@
 complete -c adfd -f
 complete -c adfd -n 'not __fish_seen_subcommand_from bundle completions evaluate explain featurize fuse info models score split train' -a bundle -d 'Put the Whisper encoder (cut after the deepest layer the back-end reads) inside the back-end\'s model'
 complete -c adfd -n 'not __fish_seen_subcommand_from bundle completions evaluate explain featurize fuse info models score split train' -a completions -d 'Print the completion script for SHELL (bash: `source <(adfd completions bash)`)'
-complete -c adfd -n 'not __fish_seen_subcommand_from bundle completions evaluate explain featurize fuse info models score split train' -a evaluate -d 'Compute detection metrics of labelled scores: pooled, then per attack'
+complete -c adfd -n 'not __fish_seen_subcommand_from bundle completions evaluate explain featurize fuse info models score split train' -a evaluate -d 'Compute detection metrics of labelled scores: pooled, then per group (attack by default)'
 complete -c adfd -n 'not __fish_seen_subcommand_from bundle completions evaluate explain featurize fuse info models score split train' -a explain -d 'Explain a feature-decomposition model\'s decisions'
 complete -c adfd -n 'not __fish_seen_subcommand_from bundle completions evaluate explain featurize fuse info models score split train' -a featurize -d 'Decode audio, compute features and write them to one HDF5 file'
 complete -c adfd -n 'not __fish_seen_subcommand_from bundle completions evaluate explain featurize fuse info models score split train' -a fuse -d 'Fuse score tables that list the same recordings'
@@ -19,8 +19,15 @@ complete -c adfd -n '__fish_seen_subcommand_from bundle' -l help -d 'Show the co
 complete -c adfd -n '__fish_seen_subcommand_from bundle' -F
 complete -c adfd -n '__fish_seen_subcommand_from completions' -l help -d 'Show the command\'s help'
 complete -c adfd -n '__fish_seen_subcommand_from completions' -F
-complete -c adfd -n '__fish_seen_subcommand_from evaluate' -l key -r -F -d 'Labels: ASVspoof 2019 LA protocol, ASVspoof 2021 trial_metadata.txt, In-the-Wild meta.csv or a CSV/TSV manifest; ids match by utterance name'
+complete -c adfd -n '__fish_seen_subcommand_from evaluate' -l key -r -F -d 'Labels: ASVspoof 2019 LA protocol, ASVspoof 2021 trial_metadata.txt, In-the-Wild meta.csv or a CSV/TSV manifest; ids match by utterance name. Its other columns can be grouped by'
 complete -c adfd -n '__fish_seen_subcommand_from evaluate' -l subset -x -a 'eval progress hidden_track all' -d 'ASVspoof 2021 keys: which subset to keep (eval, progress, hidden_track, all)'
+complete -c adfd -n '__fish_seen_subcommand_from evaluate' -l by -x -a 'group speaker id' -d 'Break the metrics down by this column: attack, label, decision, an extra column of the table or a column of --key (source, family, speaker, codec, ...)'
+complete -c adfd -n '__fish_seen_subcommand_from evaluate' -l threshold -x -d 'Decision threshold for accuracy, F1 and the error rates: spoof where score < it'
+complete -c adfd -n '__fish_seen_subcommand_from evaluate' -l ci -d 'Add a bootstrap 95 % interval of each EER (recordings resampled within each class)'
+complete -c adfd -n '__fish_seen_subcommand_from evaluate' -l ci-by -x -d 'With --ci, resample whole groups of this column (speaker, source, ...) instead of recordings'
+complete -c adfd -n '__fish_seen_subcommand_from evaluate' -l resamples -x -d 'Bootstrap resamples for --ci'
+complete -c adfd -n '__fish_seen_subcommand_from evaluate' -l seed -x -d 'Random seed: the same seed gives the same result on CPU'
+complete -c adfd -n '__fish_seen_subcommand_from evaluate' -l asv-scores -x -d 'ASV score file (SPEAKER UTTERANCE target|nontarget|spoof SCORE lines): adds min t-DCF as ASVspoof 2019 and 2021 LA define it'
 complete -c adfd -n '__fish_seen_subcommand_from evaluate' -l json -d 'Print JSON instead of a table'
 complete -c adfd -n '__fish_seen_subcommand_from evaluate' -l plot -r -F -d 'Also write DET, ROC and score histograms to this PNG'
 complete -c adfd -n '__fish_seen_subcommand_from evaluate' -l help -d 'Show the command\'s help'
