@@ -53,19 +53,29 @@ def det_curve(bonafide, spoof) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     bonafide, spoof = _classes(bonafide, spoof)
     scores = np.concatenate([bonafide, spoof])
     order = np.argsort(scores, kind="mergesort")
-    is_bonafide = np.concatenate([np.ones(bonafide.size), np.zeros(spoof.size)])[order]
-    bonafide_rejected = np.cumsum(is_bonafide)
-    spoof_accepted = spoof.size - (np.arange(1, scores.size + 1) - bonafide_rejected)
-    frr = np.concatenate([[0.0], bonafide_rejected / bonafide.size])
-    far = np.concatenate([[1.0], spoof_accepted / spoof.size])
+    frr, far = _det_rates(order < bonafide.size)
     thresholds = np.concatenate([[scores[order[0]] - 0.001], scores[order]])
     return frr, far, thresholds
+
+
+def _det_rates(sorted_is_bonafide: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(frr, far) of ``det_curve`` from the (n,) class of each score in ascending order (True: bona fide)."""
+    n_bonafide = int(sorted_is_bonafide.sum())
+    n_spoof = sorted_is_bonafide.size - n_bonafide
+    bonafide_rejected = np.cumsum(sorted_is_bonafide)
+    spoof_accepted = n_spoof - (np.arange(1, sorted_is_bonafide.size + 1) - bonafide_rejected)
+    return np.concatenate([[0.0], bonafide_rejected / n_bonafide]), np.concatenate([[1.0], spoof_accepted / n_spoof])
+
+
+def _equal_point(frr: np.ndarray, far: np.ndarray) -> int:
+    """The DET point where frr and far are closest (the first of equals): the EER's."""
+    return int(np.argmin(np.abs(frr - far)))
 
 
 def eer(bonafide, spoof) -> tuple[float, float]:
     """(equal error rate as a fraction, its threshold): the mean of frr and far where they are closest."""
     frr, far, thresholds = det_curve(bonafide, spoof)
-    i = int(np.argmin(np.abs(frr - far)))
+    i = _equal_point(frr, far)
     return float((frr[i] + far[i]) / 2), float(thresholds[i])
 
 
@@ -152,29 +162,38 @@ def eer_interval(bonafide, spoof, bootstrap: Bootstrap = Bootstrap(),
                  clusters: tuple[Sequence[str], Sequence[str]] | None = None) -> tuple[float, float]:
     """Percentile bootstrap interval (low, high) of the EER at ``bootstrap.level``; the same seed gives the same
     interval. Without ``clusters``, each resample draws as many recordings as each class has; with them (the
-    group of each bona fide and of each spoof score), as many groups as each class has, keeping all their rows."""
+    group of each bona fide and of each spoof score), as many groups as each class has, keeping all their rows.
+
+    The scores are sorted once: a resample is a count of draws per score, and its sorted order is each
+    score repeated that many times (ties keep bona fide first), so each EER is that of ``eer`` on the
+    resampled scores without sorting them again.
+    """
     bonafide, spoof = _classes(bonafide, spoof)
     if bootstrap.resamples < 1 or not 0 < bootstrap.level < 1:
         raise ValueError(f"need resamples >= 1 and 0 < level < 1, got {bootstrap}")
     rng = np.random.default_rng(bootstrap.seed)
-    draw_bonafide, draw_spoof = (_resampler(x, None if clusters is None else c) for x, c in zip((bonafide, spoof), clusters or (None, None)))
-    rates = np.array([eer(draw_bonafide(rng), draw_spoof(rng))[0] for _ in range(bootstrap.resamples)])
+    order = np.argsort(np.concatenate([bonafide, spoof]), kind="mergesort")
+    sorted_is_bonafide = order < bonafide.size
+    count_bonafide, count_spoof = (_draw_counts(x.size, None if clusters is None else c)
+                                   for x, c in zip((bonafide, spoof), clusters or (None, None)))
+    rates = np.empty(bootstrap.resamples)
+    for k in range(bootstrap.resamples):
+        counts = np.concatenate([count_bonafide(rng), count_spoof(rng)])[order]
+        frr, far = _det_rates(np.repeat(sorted_is_bonafide, counts))
+        i = _equal_point(frr, far)
+        rates[k] = (frr[i] + far[i]) / 2
     tail = (1 - bootstrap.level) / 2
     low, high = np.quantile(rates, [tail, 1 - tail])
     return float(low), float(high)
 
 
-def _resampler(x: np.ndarray, clusters: Sequence[str] | None):
-    """rng -> one bootstrap resample of ``x``: of its values, or of its clusters (each with all its values)."""
+def _draw_counts(n: int, clusters: Sequence[str] | None):
+    """rng -> how often each of ``n`` rows is drawn in one bootstrap resample: n draws of rows, or as many
+    draws of the rows' clusters as there are clusters (a drawn cluster brings all its rows)."""
     if clusters is None:
-        return lambda rng: x[rng.integers(0, x.size, x.size)]
+        return lambda rng: np.bincount(rng.integers(0, n, n), minlength=n)
     names, inverse = np.unique(np.asarray(clusters), return_inverse=True)
-
-    def draw(rng: np.random.Generator) -> np.ndarray:
-        counts = np.bincount(rng.integers(0, names.size, names.size), minlength=names.size)
-        return np.repeat(x, counts[inverse])
-
-    return draw
+    return lambda rng: np.bincount(rng.integers(0, names.size, names.size), minlength=names.size)[inverse]
 
 
 def cllr(bonafide, spoof) -> float:

@@ -209,3 +209,12 @@ def test_evaluate_groups_by_any_column_and_refuses_an_unknown_one():
     assert r["by"] == "source" and list(r["groups"]) == ["x", "y"] and r["groups"]["x"]["eer"] == 0.0
     with pytest.raises(m.MetricsError, match="no column 'family'.*source"):
         m.evaluate(t, by="family")
+
+
+def test_each_bootstrap_eer_is_the_eer_of_the_resampled_scores_ties_included():
+    rng = np.random.default_rng(0)
+    bona, spoof = rng.normal(1, 1, 30).round(), rng.normal(-1, 1, 45).round()  # many ties across the classes
+    draws = np.random.default_rng(5)  # the draws eer_interval makes: bona fide indices, then spoof, per resample
+    rates = [m.eer(bona[draws.integers(0, 30, 30)], spoof[draws.integers(0, 45, 45)])[0] for _ in range(40)]
+    interval = m.eer_interval(bona, spoof, m.Bootstrap(resamples=40, seed=5, level=0.5))
+    assert interval == pytest.approx(tuple(np.quantile(rates, [0.25, 0.75])), abs=1e-12)
