@@ -114,22 +114,27 @@ def auc(bonafide, spoof) -> float:
     return float(u / (bonafide.size * spoof.size))
 
 
-def error_rates(bonafide, spoof, threshold: float | np.ndarray = 0.0) -> tuple[float, float]:
-    """(bona fide error rate: bona fide called spoof, spoof error rate: spoof called bona fide), deciding spoof
-    where score < ``threshold``: one value, or one per score of [bona fide..., spoof...]. NaN for an empty class."""
+def _mistakes(bonafide, spoof, threshold: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(bona fide called spoof, spoof called bona fide) per score, deciding spoof where score < ``threshold``:
+    one value, or one per score of [bona fide..., spoof...]."""
     bonafide, spoof = np.asarray(bonafide, dtype=np.float64).ravel(), np.asarray(spoof, dtype=np.float64).ravel()
     called_spoof = np.concatenate([bonafide, spoof]) < threshold
-    rejected, accepted = called_spoof[: bonafide.size], ~called_spoof[bonafide.size :]
+    return called_spoof[: bonafide.size], ~called_spoof[bonafide.size :]
+
+
+def error_rates(bonafide, spoof, threshold: float | np.ndarray = 0.0) -> tuple[float, float]:
+    """(bona fide error rate: bona fide called spoof, spoof error rate: spoof called bona fide), deciding spoof
+    where score < ``threshold`` (one value, or one per score of [bona fide..., spoof...]). NaN for an empty class."""
+    rejected, accepted = _mistakes(bonafide, spoof, threshold)
     return (float(rejected.mean()) if rejected.size else float("nan"), float(accepted.mean()) if accepted.size else float("nan"))
 
 
 def accuracy_f1(bonafide, spoof, threshold: float | np.ndarray = 0.0) -> tuple[float, float]:
     """(accuracy, F1 with spoof as the positive class) deciding spoof where score < threshold."""
     bonafide, spoof = _classes(bonafide, spoof)
-    bonafide_error, spoof_error = error_rates(bonafide, spoof, threshold)
-    true_pos = spoof.size * (1 - spoof_error)  # spoofs caught
-    false_pos = bonafide.size * bonafide_error  # bona fide rejected
-    false_neg = spoof.size * spoof_error
+    rejected, accepted = _mistakes(bonafide, spoof, threshold)
+    false_pos, false_neg = int(rejected.sum()), int(accepted.sum())  # bona fide rejected, spoofs let through
+    true_pos = spoof.size - false_neg  # spoofs caught
     accuracy = (true_pos + bonafide.size - false_pos) / (bonafide.size + spoof.size)
     f1 = 2 * true_pos / (2 * true_pos + false_pos + false_neg)
     return float(accuracy), float(f1)
@@ -267,7 +272,7 @@ def pair_metrics(bonafide, spoof, threshold: float | np.ndarray = 0.0, bootstrap
     out |= {
         "auc": auc(bonafide, spoof),
         "accuracy": accuracy,
-        "balanced_accuracy": 1 - (bonafide_error + spoof_error) / 2,
+        "balanced_accuracy": balanced_accuracy(bonafide, spoof, threshold),
         "bonafide_error": bonafide_error,
         "spoof_error": spoof_error,
         "f1": f1,
