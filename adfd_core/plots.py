@@ -8,6 +8,7 @@ so a narrow range of scores (say 0.99990 to 0.99999) reads without an offset.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -81,8 +82,6 @@ def evaluation_title(table: ScoreTable, key: str | Path | None = None) -> str:
 
 def _system(comments: list[str]) -> str:
     """The model names (``models`` comment) or fused inputs (``inputs``) a table's provenance lists, joined by +."""
-    import json
-
     for comment in comments:
         name, _, value = comment.partition(": ")
         if name in ("models", "inputs"):
