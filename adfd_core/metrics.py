@@ -19,7 +19,7 @@ from adfd_core.errors import AdfdError
 
 if TYPE_CHECKING:
     from adfd_core.scoretable import ScoreTable
-    from adfd_core.tdcf import AsvOperatingPoint
+    from adfd_core.tdcf import AsvOperatingPoint, AsvTrials
 
 # ASVspoof 5 evaluation plan, track 1 (and its evaluation package, calculate_metrics.py):
 # DCF = C_MISS * (1 - P_SPOOF) * P_miss(bona fide) + C_FA * P_SPOOF * P_fa(spoof),
@@ -287,15 +287,17 @@ def pair_metrics(bonafide, spoof, threshold: float | np.ndarray = 0.0, bootstrap
 
 
 def by_group(scores: np.ndarray, is_bonafide: np.ndarray, groups: Sequence[str] | np.ndarray,
-             threshold: float | np.ndarray = 0.0, against_all: bool = True, clusters: Sequence[str] | np.ndarray | None = None,
-             **extra: Any) -> dict[str, dict[str, Any]]:
+             threshold: float | np.ndarray = 0.0, against_all: bool = True, bootstrap: Bootstrap | None = None,
+             clusters: Sequence[str] | np.ndarray | None = None, asv: AsvTrials | None = None,
+             ids: Sequence[str] | np.ndarray | None = None) -> dict[str, dict[str, Any]]:
     """``pair_metrics`` of each group (in sorted order; rows whose group is "-" or empty belong to none).
 
     (N,) scores, is_bonafide and groups; ``threshold`` one value or (N,), one per row. A group holding both
     classes is measured on its own rows (``versus``: "own"). With ``against_all``, a group of one class is
     measured against every row of the other class ("all bona fide", as ASVspoof's per-attack EERs are, or
-    "all spoof"); without it, it gets only its counts and its one class's error rate. ``extra`` goes to
-    ``pair_metrics`` (bootstrap, asv); ``clusters`` (N,) the bootstrap's group of each row.
+    "all spoof"); without it, it gets only its counts and its one class's error rate. ``clusters`` (N,): the
+    bootstrap's group of each row. With ``asv`` and the (N,) ``ids``, each group's t-DCF counts the ASV's
+    spoof trials of its own spoofs (``asv_n_spoof`` of them; see ``AsvTrials.operating_point``).
     """
     scores, is_bonafide, groups = np.asarray(scores, dtype=np.float64), np.asarray(is_bonafide, dtype=bool), np.asarray(groups)
     thresholds = np.broadcast_to(np.asarray(threshold, dtype=np.float64), scores.shape)
@@ -307,15 +309,18 @@ def by_group(scores: np.ndarray, is_bonafide: np.ndarray, groups: Sequence[str] 
             bona, versus = is_bonafide, "all bona fide"
         elif against_all and not spoof.any():
             spoof, versus = ~is_bonafide, "all spoof"
-        if bona.any() and spoof.any():
-            rows_threshold = np.concatenate([thresholds[bona], thresholds[spoof]])
-            pairs = None if clusters is None else (np.asarray(clusters)[bona], np.asarray(clusters)[spoof])
-            out[name] = {"versus": versus, **pair_metrics(scores[bona], scores[spoof], rows_threshold, clusters=pairs, **extra)}
-        else:
-            bonafide_error, spoof_error = error_rates(scores[bona], scores[spoof], np.concatenate([thresholds[bona], thresholds[spoof]]))
+        rows_threshold = np.concatenate([thresholds[bona], thresholds[spoof]])
+        if not (bona.any() and spoof.any()):
+            bonafide_error, spoof_error = error_rates(scores[bona], scores[spoof], rows_threshold)
             out[name] = {"versus": None, "n_bonafide": int(bona.sum()), "n_spoof": int(spoof.sum()),
                          "bonafide_error": None if np.isnan(bonafide_error) else bonafide_error,
                          "spoof_error": None if np.isnan(spoof_error) else spoof_error}
+            continue
+        pairs = None if clusters is None else (np.asarray(clusters)[bona], np.asarray(clusters)[spoof])
+        point = None if asv is None else asv.operating_point(() if ids is None else np.asarray(ids)[spoof].tolist(), name)
+        out[name] = {"versus": versus, **pair_metrics(scores[bona], scores[spoof], rows_threshold, bootstrap, point, pairs)}
+        if point is not None:
+            out[name]["asv_n_spoof"] = point.n_spoof
     return out
 
 
@@ -325,15 +330,17 @@ def group_columns(table: ScoreTable) -> dict[str, list[str]]:
 
 
 def evaluate(table: ScoreTable, threshold: float = 0.0, by: str = "attack", bootstrap: Bootstrap | None = None,
-             asv: AsvOperatingPoint | None = None) -> dict[str, Any]:
+             asv: AsvTrials | None = None) -> dict[str, Any]:
     """Every metric of a labelled ScoreTable, pooled and per group of column ``by``; rates are fractions (not %).
 
     Rows without a score or a label are left out and counted (n_unscored, n_unlabelled). The pooled
     metrics are at the top level (see ``pair_metrics``), ``groups`` holds those of each value of ``by``
     (see ``by_group``: a group of spoofs only, such as an attack, is measured against all bona fide).
     With ``bootstrap``, EER intervals and how they were drawn (``ci``; ``bootstrap.by`` names the column
-    whose groups are resampled); with ``asv``, min t-DCFs and the ASV operating point (``asv``).
+    whose groups are resampled); with ``asv``, min t-DCFs and the ASV's pooled operating point (``asv``).
     """
+    from adfd_core.scoretable import utterance_name
+
     columns = group_columns(table)
     for name in (by, bootstrap.by if bootstrap is not None else None):
         if name is not None and name not in columns:
@@ -345,18 +352,20 @@ def evaluate(table: ScoreTable, threshold: float = 0.0, by: str = "attack", boot
     scored = ~np.isnan(table.scores)
     labels = np.asarray(table.labels)
     usable = scored & (labels != "unknown")
-    extra = {"bootstrap": bootstrap, "asv": asv}
     clusters = np.asarray(columns[bootstrap.by])[usable] if bootstrap is not None and bootstrap.by else None
     is_bonafide = labels[usable] == "bonafide"
-    groups = by_group(table.scores[usable], is_bonafide, np.asarray(columns[by])[usable], threshold, clusters=clusters, **extra)
+    ids = [utterance_name(i) for i in np.asarray(table.ids)[usable]]
+    groups = by_group(table.scores[usable], is_bonafide, np.asarray(columns[by])[usable], threshold, bootstrap=bootstrap,
+                      clusters=clusters, asv=asv, ids=ids)
     pooled_clusters = None if clusters is None else (clusters[is_bonafide], clusters[~is_bonafide])
+    point = asv.operating_point() if asv is not None else None
     return {
         "n_unscored": int((~scored).sum()),
         "n_unlabelled": int((scored & (labels == "unknown")).sum()),
         "threshold": threshold,
-        **pair_metrics(bonafide, spoof, threshold, clusters=pooled_clusters, **extra),
+        **pair_metrics(bonafide, spoof, threshold, bootstrap, point, pooled_clusters),
         **({"ci": bootstrap.describe()} if bootstrap is not None else {}),
-        **({"asv": asv.to_dict()} if asv is not None else {}),
+        **({"asv": point.to_dict()} if point is not None else {}),
         "by": by,
         "groups": groups,
     }

@@ -20,6 +20,7 @@ Both use the challenges' priors (P_spoof 0.05; P_tar and P_non 0.99 and 0.01 of 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -74,9 +75,32 @@ def asv_operating_point(target, nontarget, spoof, source: str = "<scores>") -> A
     )
 
 
-def read_asv_scores(path: str | Path) -> AsvOperatingPoint:
-    """The operating point of an ASV score file: whitespace-separated lines whose last field is the score
-    and whose key (target, nontarget or spoof) is the last field before it that is one of those words, as in
+@dataclass(frozen=True)
+class AsvTrials:
+    """The scores of an ASV score file by key, and the other fields of each spoof trial (speaker, utterance,
+    attack, ...: whatever its format has), by which ``operating_point`` finds a group's spoof trials."""
+
+    target: np.ndarray
+    nontarget: np.ndarray
+    spoof: np.ndarray
+    spoof_fields: tuple[frozenset[str], ...]
+    source: str
+
+    def operating_point(self, utterances: Collection[str] = (), name: str | None = None) -> AsvOperatingPoint:
+        """The ASV at its EER threshold; with ``utterances`` or ``name``, its spoof false-alarm rate over only the
+        spoof trials that name one of those utterances or that group name (an attack), as per-attack t-DCFs
+        are; over every spoof trial when none does, or when no group is asked for."""
+        spoof = self.spoof
+        wanted = set(utterances) | ({name} if name else set())
+        if wanted:
+            mine = np.array([not wanted.isdisjoint(fields) for fields in self.spoof_fields], dtype=bool)
+            spoof = self.spoof[mine] if mine.any() else spoof
+        return asv_operating_point(self.target, self.nontarget, spoof, source=self.source)
+
+
+def read_asv_scores(path: str | Path) -> AsvTrials:
+    """The trials of an ASV score file: whitespace-separated lines whose last field is the score and whose key
+    (target, nontarget or spoof) is the last field before it that is one of those words, as in
     ``SPEAKER UTTERANCE KEY SCORE`` (also ASVspoof 2019's ``SOURCE KEY SCORE`` and its 6-column files)."""
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
@@ -84,19 +108,24 @@ def read_asv_scores(path: str | Path) -> AsvOperatingPoint:
         why = "no such file" if isinstance(exc, FileNotFoundError) else getattr(exc, "strerror", None) or str(exc)
         raise AsvScoreError(f"{path}: {why}") from None
     scores: dict[str, list[float]] = {key: [] for key in ASV_KEYS}
+    spoof_fields: list[frozenset[str]] = []
     for number, line in enumerate(lines, 1):
         fields = line.split()
         if not fields or fields[0].startswith("#"):
             continue
-        key = next((f for f in reversed(fields[:-1]) if f in ASV_KEYS), None)
-        if key is None:
+        at = next((i for i in range(len(fields) - 2, -1, -1) if fields[i] in ASV_KEYS), None)
+        if at is None:
             raise AsvScoreError(f"{path}:{number}: no target, nontarget or spoof field before the score; expected "
                                 "SPEAKER UTTERANCE KEY SCORE")
         try:
-            scores[key].append(float(fields[-1]))
+            scores[fields[at]].append(float(fields[-1]))
         except ValueError:
             raise AsvScoreError(f"{path}:{number}: score {fields[-1]!r} is not a number") from None
-    return asv_operating_point(scores["target"], scores["nontarget"], scores["spoof"], source=str(path))
+        if fields[at] == "spoof":
+            spoof_fields.append(frozenset(fields[:at] + fields[at + 1 : -1]))
+    trials = AsvTrials(*(np.array(scores[key], dtype=np.float64) for key in ASV_KEYS), tuple(spoof_fields), str(path))
+    trials.operating_point()  # refuses a file that lacks a kind of trial, or holds a non-finite score
+    return trials
 
 
 def min_tdcf_2019(bonafide, spoof, asv: AsvOperatingPoint) -> float:

@@ -121,13 +121,13 @@ def test_grouping_by_a_missing_column_is_a_usage_error(scored):
 
 def _hand_case(root):
     """The hand-worked case of tests/core/test_tdcf.py: ASV EER threshold 1 (P_miss 0, P_fa 1/4, spoof P_fa 1/2);
-    CM bona fide 3 1, spoof -1 2."""
+    CM bona fide 3 1, spoof -1 2, whose utterances the ASV scored 1.5 and 5 (its spoof trials LA_E_9, LA_E_10)."""
     asv = root / "asv.txt"
     asv.write_text("".join(f"LA_0001 LA_E_{k} {key} {s}\n" for k, (key, s) in enumerate(
         [("target", t) for t in (1, 2, 3, 4)] + [("nontarget", n) for n in (-2, -1, 0, 2.5)]
         + [("spoof", s) for s in (0, 1.5, 5, -3)])))
     cm = root / "cm.txt"  # ASVspoof 2019 CM score format: ID ATTACK KEY SCORE
-    cm.write_text("LA_E_1 - bonafide 3\nLA_E_2 - bonafide 1\nLA_E_3 A07 spoof -1\nLA_E_4 A07 spoof 2\n")
+    cm.write_text("LA_E_1 - bonafide 3\nLA_E_2 - bonafide 1\nLA_E_9 A07 spoof -1\nLA_E_10 A07 spoof 2\n")
     return cm, asv
 
 
@@ -139,7 +139,10 @@ def test_min_tdcf_from_an_asv_score_file_matches_the_hand_computed_values(tmp_pa
     assert r["min_tdcf_2019"] == pytest.approx(0.5)  # 0.125 / min(0.91675, 0.25)
     assert r["min_tdcf_2021"] == pytest.approx(0.14875 / 0.27375)  # (C0 + C2 / 2) / (C0 + C2)
     assert (r["asv"]["eer"], r["asv"]["threshold"], r["asv"]["p_fa_spoof"]) == (0.25, 1.0, 0.5)
-    assert r["groups"]["A07"]["min_tdcf_2019"] == pytest.approx(0.5)
+    # A07's own ASV spoof trials (1.5, 5) are all accepted: C2 = 0.5, so 2021: (C0 + C2 / 2) / (C0 + C2)
+    a07 = r["groups"]["A07"]
+    assert a07["asv_n_spoof"] == 2 and a07["min_tdcf_2021"] == pytest.approx(0.27375 / 0.52375)
+    assert a07["min_tdcf_2019"] == pytest.approx(0.5)  # 0.25 / min(0.91675, 0.5)
     tsv = pd.read_csv(io.StringIO(adfd("evaluate", str(cm), "--asv-scores", str(asv)).stdout), sep="\t")
     assert tsv["min_tdcf_2021"][0] == pytest.approx(0.14875 / 0.27375, rel=1e-5)
 

@@ -55,10 +55,19 @@ def test_the_official_asv_score_file_formats_are_read(tmp_path):
     lines += [f"LA_0003 LA_E_{20 + i} spoof {s}" for i, s in enumerate(ASV_SPOOF)]
     four = tmp_path / "asv.txt"
     four.write_text("\n".join(lines) + "\n")
-    assert tdcf.read_asv_scores(four) == tdcf.asv_operating_point(TARGET, NONTARGET, ASV_SPOOF, source=str(four))
-    three = tmp_path / "asv19.txt"  # ASVspoof 2019's SOURCE KEY SCORE
-    three.write_text("".join(f"{line.split()[2] == 'spoof' and 'A07' or 'bonafide'} {' '.join(line.split()[2:])}\n" for line in lines))
-    assert tdcf.read_asv_scores(three).p_fa_spoof == 0.5
+    trials = tdcf.read_asv_scores(four)
+    assert trials.operating_point() == tdcf.asv_operating_point(TARGET, NONTARGET, ASV_SPOOF, source=str(four))
+    # a group's t-DCF counts the ASV's spoof trials of its own utterances: LA_E_21 and LA_E_22 score 1.5 and 5
+    assert trials.operating_point(["LA_E_21", "LA_E_22", "LA_E_99"]).p_fa_spoof == 1.0
+    assert trials.operating_point(["LA_E_20"]).n_spoof == 1
+    assert trials.operating_point(["nowhere"]).n_spoof == 4  # none of its utterances: every spoof trial
+    three = tmp_path / "asv19.txt"  # ASVspoof 2019's SOURCE KEY SCORE: spoof trials named by their attack
+    attacks = iter(["A07", "A07", "A08", "A08"])
+    three.write_text("".join(f"{next(attacks) if line.split()[2] == 'spoof' else 'bonafide'} {' '.join(line.split()[2:])}\n"
+                             for line in lines))
+    assert tdcf.read_asv_scores(three).operating_point().p_fa_spoof == 0.5
+    assert tdcf.read_asv_scores(three).operating_point(name="A08").p_fa_spoof == 0.5  # 5 and -3
+    assert tdcf.read_asv_scores(three).operating_point(name="A07").p_fa_spoof == 0.5  # 0 and 1.5
 
 
 @pytest.mark.parametrize(
