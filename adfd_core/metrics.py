@@ -255,7 +255,8 @@ def class_scores(table: ScoreTable) -> tuple[np.ndarray, np.ndarray]:
 
 
 def pair_metrics(bonafide, spoof, threshold: float | np.ndarray = 0.0, bootstrap: Bootstrap | None = None,
-                 asv: AsvOperatingPoint | None = None, clusters: tuple[Sequence[str], Sequence[str]] | None = None) -> dict[str, Any]:
+                 asv: AsvOperatingPoint | None = None,
+                 clusters: tuple[Sequence[str], Sequence[str]] | None = None) -> dict[str, Any]:
     """Every metric of bona fide vs spoof scores (rates as fractions): counts, EER (and, with ``bootstrap``, its
     interval ``eer_ci``), AUC, the decisions at ``threshold`` (spoof where score < threshold; one value or one per
     score of [bona fide..., spoof...]), Cllr, minCllr, minDCF, actDCF and, with ``asv``, the min t-DCFs.
@@ -282,7 +283,8 @@ def pair_metrics(bonafide, spoof, threshold: float | np.ndarray = 0.0, bootstrap
         "act_dcf": act_dcf(bonafide, spoof),
     }
     if asv is not None:
-        out |= {"min_tdcf_2019": tdcf.min_tdcf_2019(bonafide, spoof, asv), "min_tdcf_2021": tdcf.min_tdcf_2021(bonafide, spoof, asv)}
+        out["min_tdcf_2019"] = tdcf.min_tdcf_2019(bonafide, spoof, asv)
+        out["min_tdcf_2021"] = tdcf.min_tdcf_2021(bonafide, spoof, asv)
     return out
 
 

@@ -140,8 +140,8 @@ def _histogram_axes(ax: Axes, bonafide: np.ndarray, spoof: np.ndarray, eer_thres
     decimals = _decimals(np.diff(ticks).min() if len(ticks) > 1 else high - low)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:.{decimals}f}"))
-    marks = ((eer_threshold, "EER threshold", dict(color="k", linestyle="--")),
-             (threshold, "decision threshold", dict(color="C0", linestyle="-")))
+    marks = ((eer_threshold, "EER threshold", {"color": "k", "linestyle": "--"}),
+             (threshold, "decision threshold", {"color": "C0", "linestyle": "-"}))
     for value, name, style in marks:
         text = f"{name} {_number(value, decimals + 3)}"
         if low <= value <= high:

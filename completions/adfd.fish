@@ -24,7 +24,7 @@ complete -c adfd -n '__fish_seen_subcommand_from evaluate' -l subset -x -a 'eval
 complete -c adfd -n '__fish_seen_subcommand_from evaluate' -l by -x -a 'group speaker id' -d 'Break the metrics down by this column: attack, label, decision, an extra column of the table or a column of --key (source, family, speaker, codec, ...)'
 complete -c adfd -n '__fish_seen_subcommand_from evaluate' -l threshold -x -d 'Decision threshold for accuracy, F1 and the error rates: spoof where score < it'
 complete -c adfd -n '__fish_seen_subcommand_from evaluate' -l ci -d 'Add a bootstrap 95 % interval of each EER (recordings resampled within each class)'
-complete -c adfd -n '__fish_seen_subcommand_from evaluate' -l ci-by -x -d 'With --ci, resample whole groups of this column (speaker, source, ...) instead of recordings'
+complete -c adfd -n '__fish_seen_subcommand_from evaluate' -l ci-by -x -d 'With --ci, resample whole groups of this column (speaker, source, ...), not recordings'
 complete -c adfd -n '__fish_seen_subcommand_from evaluate' -l resamples -x -d 'Bootstrap resamples for --ci'
 complete -c adfd -n '__fish_seen_subcommand_from evaluate' -l seed -x -d 'Random seed: the same seed gives the same result on CPU'
 complete -c adfd -n '__fish_seen_subcommand_from evaluate' -l asv-scores -x -d 'ASV score file (SPEAKER UTTERANCE target|nontarget|spoof SCORE lines): adds min t-DCF as ASVspoof 2019 and 2021 LA define it'

@@ -44,7 +44,7 @@ _adfd() {
             '(--by)'--by'[Break the metrics down by this column\: attack, label, decision, an extra column of the table or a column of --key (source, family, speaker, codec, ...)]:value:(group speaker id)' \
             '(--threshold)'--threshold'[Decision threshold for accuracy, F1 and the error rates\: spoof where score < it]:value: ' \
             '(--ci)'--ci'[Add a bootstrap 95 % interval of each EER (recordings resampled within each class)]' \
-            '(--ci-by)'--ci-by'[With --ci, resample whole groups of this column (speaker, source, ...) instead of recordings]:value: ' \
+            '(--ci-by)'--ci-by'[With --ci, resample whole groups of this column (speaker, source, ...), not recordings]:value: ' \
             '(--resamples)'--resamples'[Bootstrap resamples for --ci]:value: ' \
             '(--seed)'--seed'[Random seed\: the same seed gives the same result on CPU]:value: ' \
             '(--asv-scores)'--asv-scores'[ASV score file (SPEAKER UTTERANCE target|nontarget|spoof SCORE lines)\: adds min t-DCF as ASVspoof 2019 and 2021 LA define it]:value: ' \

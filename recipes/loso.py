@@ -241,11 +241,10 @@ def _summary(llr: np.ndarray, thr: np.ndarray, is_bona: np.ndarray, src: np.ndar
     if raw is not None:
         out["pooled_eer_uncalibrated"] = 100 * metrics.eer(raw[is_bona], raw[~is_bona])[0]
     for s, g in metrics.by_group(llr, is_bona, src, thr, against_all=False).items():
-        out["sources"][s] = {
-            "n_bonafide": g["n_bonafide"], "n_spoof": g["n_spoof"],
-            "eer": 100 * g["eer"] if "eer" in g else None,
-            **{key: None if g[rate] is None else 100 * g[rate] for key, rate in (("false_alarm", "bonafide_error"), ("miss", "spoof_error"))},
-        }
+        percent = {key: None if g[rate] is None else 100 * g[rate]
+                   for key, rate in (("false_alarm", "bonafide_error"), ("miss", "spoof_error"))}
+        out["sources"][s] = {"n_bonafide": g["n_bonafide"], "n_spoof": g["n_spoof"],
+                             "eer": 100 * g["eer"] if "eer" in g else None, **percent}
     return out
 
 

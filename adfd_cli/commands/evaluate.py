@@ -28,12 +28,15 @@ def evaluate(
                      "table or a column of --key (source, family, speaker, codec, ...)."),
     ] = "attack",
     threshold: Annotated[
-        float, typer.Option("--threshold", help="Decision threshold for accuracy, F1 and the error rates: spoof where score < it.")
+        float,
+        typer.Option("--threshold", help="Decision threshold for accuracy, F1 and the error rates: spoof where score < it."),
     ] = 0.0,
-    ci: Annotated[bool, typer.Option("--ci", help="Add a bootstrap 95 % interval of each EER (recordings resampled within each class).")] = False,
+    ci: Annotated[
+        bool, typer.Option("--ci", help="Add a bootstrap 95 % interval of each EER (recordings resampled within each class).")
+    ] = False,
     ci_by: Annotated[
         str | None,
-        typer.Option("--ci-by", help="With --ci, resample whole groups of this column (speaker, source, ...) instead of recordings."),
+        typer.Option("--ci-by", help="With --ci, resample whole groups of this column (speaker, source, ...), not recordings."),
     ] = None,
     resamples: Annotated[int, typer.Option("--resamples", min=1, help="Bootstrap resamples for --ci.")] = 1000,
     seed: options.Seed = 0,
@@ -154,8 +157,8 @@ def _print_tables(r: dict[str, Any]) -> None:
         ("actDCF (ASVspoof 5 costs)", f"{r['act_dcf']:.4f}"),
     ]
     if "asv" in r:
-        rows += [("min t-DCF (ASVspoof 2019)", f"{r['min_tdcf_2019']:.4f}"), ("min t-DCF (ASVspoof 2021 LA)", f"{r['min_tdcf_2021']:.4f}"),
-                 ("ASV EER", _percent(r["asv"]["eer"]))]
+        rows += [("min t-DCF (ASVspoof 2019)", f"{r['min_tdcf_2019']:.4f}"),
+                 ("min t-DCF (ASVspoof 2021 LA)", f"{r['min_tdcf_2021']:.4f}"), ("ASV EER", _percent(r["asv"]["eer"]))]
     for name, value in rows:
         metrics.add_row(name, value)
     out = Console(highlight=False, soft_wrap=True, markup=False)
