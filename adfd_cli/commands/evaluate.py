@@ -119,11 +119,14 @@ def _cell(metrics: dict[str, Any], name: str) -> str:
 
 
 def _print_tsv(r: dict[str, Any]) -> None:
-    """One header line and one row per group (pooled first): machine-readable, rates as fractions."""
+    """One header line and one row per group (pooled first): machine-readable, rates as fractions; group names
+    with the score table's backslash escapes, so a tab or newline in one cannot break a row."""
+    from adfd_core.escaping import escape
+
     columns = _columns(r)
-    lines = ["\t".join([r["by"], "versus", *columns]), "\t".join(["pooled", "all", *(_cell(r, c) for c in columns)])]
+    lines = ["\t".join([escape(r["by"]), "versus", *columns]), "\t".join(["pooled", "all", *(_cell(r, c) for c in columns)])]
     for name, g in r["groups"].items():
-        lines.append("\t".join([name, g["versus"] or "", *(_cell(g, c) for c in columns)]))
+        lines.append("\t".join([escape(name), g["versus"] or "", *(_cell(g, c) for c in columns)]))
     print("\n".join(lines))
 
 

@@ -163,3 +163,13 @@ def test_the_plot_is_titled_with_the_system_and_the_data(scored, tmp_path):
     done = adfd("evaluate", str(scored["table"]), "--key", str(scored["key"]), "--plot", str(png))
     assert done.returncode == 0, done.stderr
     assert Image.open(png).text["Title"] == "cnn.v1 on scores.tsv (labels of manifest.tsv): 60 bona fide, 60 spoof"
+
+
+def test_a_tab_in_a_group_name_cannot_break_a_row(tmp_path):
+    table = tmp_path / "odd.tsv"
+    write_scores(ScoreTable.build(["a", "b", "c"], [1.0, -1.0, 0.5], labels=["bonafide", "spoof", "spoof"],
+                                  attacks=["-", "tts\tv2", "vc"]), table)
+    done = adfd("evaluate", str(table))
+    assert done.returncode == 0, done.stderr
+    rows = [line.split("\t") for line in done.stdout.splitlines()]
+    assert len({len(row) for row in rows}) == 1 and [row[0] for row in rows] == ["attack", "pooled", "tts\\tv2", "vc"]
