@@ -46,6 +46,15 @@ FromList = Annotated[
     str | None,
     typer.Option("--from-list", help="Read audio paths, one per line, from this file ('-' for stdin) instead of INPUT."),
 ]
+InlineProvenance = Annotated[
+    bool,
+    typer.Option(
+        "--provenance",
+        help="Also put what made the table inside it: leading '#' lines (tsv) or a first {\"_meta\": ...} record "
+        "(jsonl). Without it the table holds only its header and rows; a file written with -o has its provenance "
+        "beside it either way, in FILE.meta.json.",
+    ),
+]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 EXIT_CODES_HELP = "Exit codes: 0 success; 1 error; 2 usage error; 3 finished, but some inputs failed (named on stderr)."
@@ -54,7 +63,7 @@ ScoreFormat = Annotated[
     str,
     typer.Option(
         "--format",
-        help="Score table format: tsv (adfd's, with provenance), jsonl, asvspoof2019 (ID ATTACK KEY SCORE), "
+        help="Score table format: tsv (adfd's), jsonl, asvspoof2019 (ID ATTACK KEY SCORE), "
         "asvspoof2021 (ID SCORE) or asvspoof5 (TSV: filename, cm-score).",
     ),
 ]

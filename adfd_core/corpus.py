@@ -9,7 +9,9 @@ is a ``CorpusError`` naming the file (and line).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
+import logging
 import os
 import sys
 from collections import Counter
@@ -45,11 +47,15 @@ _ASV2021_NOT_META = frozenset({"speaker", "trial", "attack", "key"})
 _SUBSET_ALIASES = {"hidden_track": "hidden"}  # stage-1 name of the full keys' "hidden" subset
 _RELEASE_PARTS = {"T": "train", "D": "dev", "E": "eval"}  # letter in ASVspoof file ids: LA_T_..., DF_E_...
 _SEARCH_LEVELS = 5  # a protocol's folder and its parents searched for the audio (keys/LA/CM/ sits deep)
+_FOLDER_MANIFESTS = ("manifest.tsv", "manifest.csv", "meta.csv")  # read in place of scanning a folder that holds one
 _FORMATS_ACCEPTED = (
     "ASVspoof 2019 LA protocol (SPEAKER FILE_ID - SYSTEM_ID KEY), ASVspoof 2021 LA/DF trial_metadata.txt, "
     "In-the-Wild meta.csv (file,speaker,label), or a CSV/TSV manifest whose header names a path column "
     f"({', '.join(_PATH_COLUMNS)})"
 )
+
+
+log = logging.getLogger(__name__)
 
 
 class CorpusError(AdfdError):
@@ -155,6 +161,46 @@ def _unique(utts: list[Utterance], source: Path | str) -> list[Utterance]:
     return utts
 
 
+def distinct(utts: Sequence[Utterance]) -> list[Utterance]:
+    """``utts`` with each file once, and unique ids, saying on the log what changed.
+
+    A file listed again (the same absolute path) is dropped after its first listing. Files whose ids
+    clash (a.wav and a.mp3 are both ``a``) get ids from their paths: the id with the file's suffix
+    (``a.wav``, ``a.mp3``), else the path from the files' common folder (``x/a.wav``, ``y/a.wav``).
+    """
+    first: dict[str, Utterance] = {}
+    for utt in utts:
+        key = str(utt.path) if str(utt.path) == "-" else str(_absolute(utt.path))
+        if key in first:
+            log.warning("%s: listed more than once; taken once", utt.path)
+        else:
+            first[key] = utt
+    kept = list(first.values())
+    counts = Counter(u.id for u in kept)
+    clashing = {id_ for id_, n in counts.items() if n > 1}
+    if not clashing:
+        return kept
+    renamed = {id_: _ids_from_paths([u for u in kept if u.id == id_]) for id_ in clashing}
+    taken = set(counts) - clashing
+    for id_, ids in renamed.items():
+        log.warning("%d files share the id %r; their ids are now %s", len(ids), id_, ", ".join(ids))
+        taken |= set(ids)
+    if len(taken) != len(kept):
+        raise CorpusError(f"ids clash even with their paths: {', '.join(sorted(clashing)[:3])}")
+    queue = {id_: iter(ids) for id_, ids in renamed.items()}
+    return [dataclasses.replace(u, id=next(queue[u.id])) if u.id in queue else u for u in kept]
+
+
+def _ids_from_paths(utts: list[Utterance]) -> list[str]:
+    """Distinct ids for files that share one (see ``distinct``)."""
+    with_suffix = [u.id + u.path.suffix for u in utts]
+    if len(set(with_suffix)) == len(utts):
+        return with_suffix
+    paths = [_absolute(u.path) for u in utts]
+    common = Path(os.path.commonpath(paths))
+    return [p.relative_to(common).as_posix() for p in paths]
+
+
 # --------------------------------------------------------------------------- folders and lists
 
 
@@ -201,7 +247,7 @@ def from_folder(root: Path) -> list[Utterance]:
     files = _audio_files(root)
     if not files:
         raise CorpusError(f"{root}: no audio files ({', '.join(sorted(AUDIO_SUFFIXES))})")
-    return _unique([_from_relative(root, p) for p in files], root)
+    return distinct([_from_relative(root, p) for p in files])
 
 
 def from_list(lines: Iterable[str], base: Path | None = None, source: str = "<list>") -> list[Utterance]:
@@ -211,7 +257,7 @@ def from_list(lines: Iterable[str], base: Path | None = None, source: str = "<li
     if not paths:
         raise CorpusError(f"{source}: no paths listed")
     parent = Path(os.path.commonpath([p.parent for p in paths]))
-    return _unique([_from_relative(parent, p) for p in paths], source)
+    return distinct([_from_relative(parent, p) for p in paths])
 
 
 # --------------------------------------------------------------------------- manifests
@@ -464,36 +510,59 @@ def read_corpus(source: str | Path, protocol: Path | None = None, subset: str = 
                 from_list: bool = False, stdin: TextIO | None = None) -> list[Utterance]:
     """The utterances ``source`` names: a path list, an audio folder, or a corpus description file.
 
-    With ``protocol``, ``source`` is the folder holding the audio. A folder with In-the-Wild's
-    ``meta.csv`` is read through it; any other folder is scanned for audio files.
+    With ``protocol``, ``source`` is the folder holding the audio. A folder that holds a manifest
+    (manifest.tsv, manifest.csv, or a meta.csv such as In-the-Wild's) is read through it, which gives
+    its labels, attacks and other columns; any other folder is scanned for audio files. "-" is audio
+    on ``stdin`` (see ``adfd_core.stdin_audio``).
     """
     if from_list:
         return _read_list(str(source), stdin)
+    if str(source) == "-":
+        from adfd_core.stdin_audio import stdin_utterance
+
+        stream = stdin or sys.stdin
+        return [stdin_utterance(getattr(stream, "buffer", stream))]
     source = Path(source)
     if protocol is not None:
         if not source.is_dir():
             raise CorpusError(f"{source}: no such folder (with a protocol, give the folder holding the audio)")
         return _read_description(Path(protocol), source, subset)
     if source.is_dir():
-        meta = source / "meta.csv"
-        if meta.is_file() and _is_in_the_wild(_header(_first_line(meta))):
-            return from_in_the_wild(meta)
-        return from_folder(source)
+        return _from_folder_manifest(source) or from_folder(source)
     if source.is_file():
         return _read_description(source, None, subset)
     raise CorpusError(f"{source}: no such file or folder")
+
+
+def _from_folder_manifest(folder: Path) -> list[Utterance] | None:
+    """The utterances of the first manifest ``folder`` holds (see _FOLDER_MANIFESTS), saying so on the log;
+    None, saying why, when there is none or it cannot be used."""
+    for name in _FOLDER_MANIFESTS:
+        manifest = folder / name
+        if not manifest.is_file():
+            continue
+        try:
+            utts = from_in_the_wild(manifest) if _sniff(manifest) == "itw" else from_manifest(manifest)
+        except CorpusError as exc:
+            log.warning("%s: not used, so the folder is scanned for audio and labelled by its folder names: %s", manifest, exc)
+            return None
+        columns = sorted({"label", "attack", "speaker", "group"} | {k for u in utts for k in u.meta})
+        log.info("%s: %d recordings, labels and columns (%s) from this manifest", manifest, len(utts), ", ".join(columns))
+        return utts
+    return None
 
 
 def read_inputs(sources: Sequence[str], path_list: str | None = None, protocol: Path | None = None,
                 subset: str = "eval", stdin: TextIO | None = None) -> list[Utterance]:
     """The recordings several command-line inputs name, in order: a path list (``path_list``, "-" for
     stdin) first, then each source: an audio file (its id: the name without the suffix), a folder,
-    or a corpus description. Refuses an id given twice."""
+    a corpus description, or "-": audio on stdin. Each file is taken once, with unique ids (``distinct``)."""
+    if path_list == "-" and "-" in sources:
+        raise CorpusError("<stdin>: holds either a path list (--from-list -) or audio ('-'), not both")
     utts = read_corpus(path_list, from_list=True, stdin=stdin) if path_list is not None else []
     for source in sources:
         if Path(source).suffix.lower() in AUDIO_SUFFIXES:
             utts += from_list([source], source="the command line")
         else:
             utts += read_corpus(source, protocol=protocol, subset=subset, stdin=stdin)
-    _check_unique((u.id for u in utts), "the inputs")
-    return utts
+    return distinct(utts)

@@ -27,6 +27,7 @@ from adfd_core.outputs import storage_errors
 from adfd_core.pipeline import FeaturePipeline, Observer, Silent, decode_path
 from adfd_core.prefetch import DecodeAhead
 from adfd_core.provenance import digest, provenance
+from adfd_core.stdin_audio import STDIN, stdin_sha256
 
 if TYPE_CHECKING:
     from adfd_core.frontends import Frontend
@@ -125,6 +126,8 @@ def _run(utterances: Sequence[Utterance], recipes: Mapping[str, Recipe], output:
     made_from: dict[str, Any] = {"specs": specs, "inputs": sorted((u.id, str(u.path)) for u in utterances)}
     if options.augment_copies:
         made_from["augment"] = augment
+    if any(u.path == STDIN for u in utterances):
+        made_from["stdin_sha256"] = stdin_sha256()
     identity = digest(made_from)
     record = provenance(
         command, inputs=inputs or {}, features=specs, segment_seconds=options.segment_seconds, device=str(device),

@@ -19,7 +19,7 @@ import numpy as np
 from adfd_core import __version__, jsontext
 from adfd_core.errors import AdfdError
 from adfd_core.provenance import provenance
-from adfd_core.scoretable import ScoreTable, log_odds, provenance_comments, spoof_probability
+from adfd_core.scoretable import ScoreTable, log_odds, spoof_probability
 
 WEIGHTS_FORMAT = "adfd-fusion"
 WEIGHTS_VERSION = 1
@@ -104,7 +104,7 @@ def _fused(tables: Sequence[ScoreTable], scores: np.ndarray, p_spoof: np.ndarray
     paths, labels, attacks = _carried(tables)
     inputs = [{"source": t.source, "sha256": t.sha256} for t in tables]
     return ScoreTable.build(tables[0].ids, scores, p_spoof=p_spoof, paths=paths, labels=labels, attacks=attacks,
-                            extra=_errors(tables), comments=provenance_comments(inputs=inputs, **details))
+                            extra=_errors(tables), provenance=provenance(inputs=inputs, **details))
 
 
 def mean_fusion(tables: Sequence[ScoreTable]) -> ScoreTable:

@@ -18,6 +18,7 @@ import numpy as np
 from adfd_core import audio
 from adfd_core.corpus import Utterance
 from adfd_core.prefetch import Decoded, DecodeAhead
+from adfd_core.stdin_audio import audio_path
 
 if TYPE_CHECKING:
     import torch
@@ -85,8 +86,8 @@ class _CpuThreads:
 
 
 def decode_path(utt: Utterance) -> Path:
-    """Where an utterance's audio is: what DecodeAhead decodes."""
-    return utt.path
+    """Where an utterance's audio is: what DecodeAhead decodes (standard input's copy for "-")."""
+    return audio_path(utt.path)
 
 
 class FeaturePipeline:
@@ -181,7 +182,7 @@ class FeaturePipeline:
                 self.sink.add_rows(name, self._apply(self.frontends[name], np.stack(take)))
 
         try:
-            for block in audio.stream(utt.path, block_seconds=STREAM_BLOCK_SECONDS):
+            for block in audio.stream(decode_path(utt), block_seconds=STREAM_BLOCK_SECONDS):
                 n_samples += len(block)
                 for name in self.frontends:
                     if name in segmenters:

@@ -3,12 +3,18 @@
 Native format: UTF-8 TSV with a header, columns ``id path score p_spoof decision label attack``
 and optional extra columns after them (``error`` for a recording that could not be scored: its
 score is empty or ``nan``). ``score`` is a log-odds, ln(P(bonafide)/P(spoof)): higher means more
-bona fide (the ASVspoof convention). Leading ``#`` lines record what made the table.
+bona fide (the ASVspoof convention). The table holds nothing else, so pandas (``read_csv(sep="\t")``),
+csvkit, awk and R read it as it is.
+
+What made a table (its provenance) is written beside a file, in ``FILE.meta.json`` (``adfd_core.sidecar``),
+whatever the format. Asked for (``inline_provenance``), it also goes in the table itself: leading ``#``
+lines in TSV, a first ``{"_meta": {...}}`` record in JSON lines. Both are read back, as are the ``#``
+lines of tables from earlier adfd versions.
 
 Also read: JSON lines (one object per row, as written here), ASVspoof 2019 CM score files
 (``ID ATTACK KEY SCORE``), ASVspoof 2021 score files (``ID SCORE``) and ASVspoof 5 TSVs (header
 ``filename  cm-score`` with an optional ``cm-label``/``label``/``key`` column). Written in all of
-these; the ASVspoof and JSON formats carry no provenance comments, so official scorers read them.
+these; the ASVspoof formats never carry provenance inline, so official scorers read them.
 Text cells (ids, paths, attacks, errors) are written with ``adfd_core.escaping``'s backslash escapes
 (spaces too in the whitespace-separated ASVspoof 2019 and 2021 formats) and unescaped on reading, so
 any file name survives a round trip; JSON lines use JSON's own escapes.
@@ -34,7 +40,8 @@ from adfd_core.corpus import normalize_label, read_key
 from adfd_core.errors import AdfdError
 from adfd_core.escaping import escape, unescape
 from adfd_core.outputs import atomic_text, why_unwritable
-from adfd_core.provenance import provenance
+from adfd_core.provenance import digest
+from adfd_core.sidecar import file_sha256, read_sidecar, write_sidecar
 
 COLUMNS = ("id", "path", "score", "p_spoof", "decision", "label", "attack")
 FORMATS = ("tsv", "jsonl", "asvspoof2019", "asvspoof2021", "asvspoof5")
@@ -42,6 +49,8 @@ DECISIONS = ("bonafide", "spoof")
 UNKNOWN = "-"  # an unknown path or attack, or no decision (a row without a score)
 SCORE_LIMIT = 30.0  # |log-odds| cap: probabilities of exactly 0 or 1 stay finite
 
+META_KEY = "_meta"  # the key of a JSON lines table's provenance record
+INLINE_PROVENANCE = ("tsv", "jsonl")  # the formats that can carry their provenance inside
 _ASV5_ID, _ASV5_SCORE = "filename", "cm-score"
 _ASV5_LABELS = ("cm-label", "label", "key")
 _FORMATS_READ = (
@@ -60,7 +69,8 @@ class ScoreTable:
 
     ``scores`` are log-odds (higher = more bona fide), NaN where a recording has no score;
     ``p_spoof`` the matching probability of spoof. ``source`` names where the table came
-    from and ``sha256`` is the digest of the text it was read from (empty when made in memory).
+    from and ``sha256`` is the digest of the text it was read from (empty when made in memory);
+    ``provenance`` what made it (see the module doc).
     """
 
     ids: list[str]
@@ -71,7 +81,7 @@ class ScoreTable:
     labels: list[str]
     attacks: list[str]
     extra: dict[str, list[str]] = field(default_factory=dict)
-    comments: list[str] = field(default_factory=list)
+    provenance: dict[str, Any] = field(default_factory=dict)
     source: str = "<table>"
     sha256: str = ""
 
@@ -84,7 +94,7 @@ class ScoreTable:
     def build(cls, ids: Sequence[str], scores: Sequence[float] | np.ndarray, *, p_spoof: np.ndarray | None = None,
               paths: Sequence[str] | None = None, labels: Sequence[str] | None = None,
               attacks: Sequence[str] | None = None, extra: dict[str, list[str]] | None = None,
-              comments: Sequence[str] = (), source: str = "<table>", threshold: float = 0.0) -> ScoreTable:
+              provenance: dict[str, Any] | None = None, source: str = "<table>", threshold: float = 0.0) -> ScoreTable:
         """A table from ids and scores; p_spoof (default: from the scores) and decisions at ``threshold`` follow."""
         n = len(ids)
         scores = np.asarray(scores, dtype=np.float64)
@@ -97,7 +107,7 @@ class ScoreTable:
             labels=list(labels) if labels is not None else ["unknown"] * n,
             attacks=list(attacks) if attacks is not None else [UNKNOWN] * n,
             extra=dict(extra or {}),
-            comments=list(comments),
+            provenance=dict(provenance or {}),
             source=source,
         )
 
@@ -137,16 +147,12 @@ def decide(scores: Sequence[float] | np.ndarray, threshold: float = 0.0) -> list
     return [UNKNOWN if np.isnan(s) else "spoof" if s < threshold else "bonafide" for s in scores]
 
 
-def provenance_comments(**details: Any) -> list[str]:
-    """Comment lines (without the "#") recording what made a table: adfd's provenance plus ``details``."""
-    return [f"{k}: {v if isinstance(v, str) else json.dumps(v)}" for k, v in provenance(**details).items()]
-
-
 # --------------------------------------------------------------------------- reading
 
 
 def read_scores(source: str | Path | TextIO) -> ScoreTable:
-    """A score table in any format this module reads (see the module doc); "-" reads stdin."""
+    """A score table in any format this module reads (see the module doc); "-" reads stdin.
+    Its ``provenance`` is what the table holds inline (see ``read_provenance`` for the sidecar's)."""
     name, text = _read_text(source)
     lines = text.splitlines()
     comments, start = [], 0
@@ -158,11 +164,62 @@ def read_scores(source: str | Path | TextIO) -> ScoreTable:
         raise ScoreTableError(f"{name}: no scores")
     numbers = [n for n, line in enumerate(lines[start:], start + 1) if line.strip()]
     texts = [lines[n - 1] for n in numbers]
+    record = _meta_record(name, numbers[0], texts[0])
+    if record is not None:
+        numbers, texts = numbers[1:], texts[1:]
+        if not texts:
+            raise ScoreTableError(f"{name}: no scores")
     table = _table(name, *_parser_for(name, texts[0])(name, numbers, texts))
-    table.comments = comments
+    table.provenance = record if record is not None else _from_comments(comments)
     table.source = name
     table.sha256 = hashlib.sha256(text.encode()).hexdigest()
     return table
+
+
+def read_provenance(path: str | Path) -> tuple[dict[str, Any], str]:
+    """(what made the table at ``path``, where that was found: "sidecar", "table" or "none")."""
+    record = read_sidecar(path)
+    if record is not None:
+        return record, "sidecar"
+    inline = read_scores(path).provenance
+    return inline, "table" if inline else "none"
+
+
+def describe_scores(path: str | Path) -> dict[str, Any]:
+    """What `adfd info` shows of a score table: rows, labels, decisions, extra columns and its provenance."""
+    table = read_scores(path)
+    record, found = read_provenance(path)
+    return {"path": str(path), "rows": len(table), "unscored": int(np.isnan(table.scores).sum()),
+            "labels": dict(Counter(table.labels)), "decisions": dict(Counter(table.decisions)),
+            "extra_columns": list(table.extra), "provenance": record, "provenance_from": found}
+
+
+def _meta_record(name: str, line: int, text: str) -> dict[str, Any] | None:
+    """The provenance of a JSON lines table's first record {"_meta": {...}}; None for any other line."""
+    if not text.lstrip().startswith("{" + json.dumps(META_KEY)):
+        return None
+    try:
+        obj = jsontext.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ScoreTableError(f"{name}:{line}: not JSON ({exc.msg})") from None
+    if not (isinstance(obj, dict) and list(obj) == [META_KEY] and isinstance(obj[META_KEY], dict)):
+        raise ScoreTableError(f"{name}:{line}: a {META_KEY} record holds one object and nothing else")
+    return obj[META_KEY]
+
+
+def _from_comments(comments: list[str]) -> dict[str, Any]:
+    """Provenance from ``#`` lines "key: value" (value JSON where it parses); other lines under "comments"."""
+    record: dict[str, Any] = {}
+    for comment in comments:
+        key, sep, value = comment.partition(": ")
+        if not sep or not key or " " in key:
+            record.setdefault("comments", []).append(comment)
+            continue
+        try:
+            record[key] = json.loads(value)
+        except json.JSONDecodeError:
+            record[key] = value
+    return record
 
 
 def _read_text(source: str | Path | TextIO) -> tuple[str, str]:
@@ -340,10 +397,14 @@ def _decision(value: str) -> str:
 # --------------------------------------------------------------------------- writing
 
 
-def write_scores(table: ScoreTable, dest: str | Path | TextIO, fmt: str = "tsv") -> None:
-    """Write ``table`` to a file, "-" (stdout) or an open text stream, in one of FORMATS."""
+def write_scores(table: ScoreTable, dest: str | Path | TextIO, fmt: str = "tsv", inline_provenance: bool = False) -> None:
+    """Write ``table`` to a file, "-" (stdout) or an open text stream, in one of FORMATS. A file gets
+    its provenance beside it (FILE.meta.json); ``inline_provenance`` puts it in the table as well
+    (TSV and JSON lines only: see the module doc)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown score table format {fmt!r}; choose from {', '.join(FORMATS)}")
+    if inline_provenance and fmt not in INLINE_PROVENANCE:
+        raise ValueError(f"the {fmt} format carries no provenance inside; official scorers would not read it")
     if fmt == "asvspoof2019":
         unlabelled = sum(label == "unknown" for label in table.labels)
         if unlabelled:
@@ -352,7 +413,11 @@ def write_scores(table: ScoreTable, dest: str | Path | TextIO, fmt: str = "tsv")
                 "write asvspoof2021 or asvspoof5 instead, or label the inputs"
             )
     with _opened_for_writing(dest) as out:
+        if inline_provenance:
+            out.writelines(_INLINE[fmt](table.provenance))
         out.writelines(_LINES[fmt](table))
+    if isinstance(dest, (str, Path)) and str(dest) != "-" and Path(dest).is_file():
+        write_sidecar(dest, table.provenance)
 
 
 @contextmanager
@@ -381,8 +446,20 @@ def _spaced(text: str) -> str:
     return escape(text, whitespace=True)
 
 
+def _comment_lines(record: dict[str, Any]) -> Iterator[str]:
+    """Provenance as TSV comment lines "# key: value" (value as JSON unless it is text)."""
+    for key, value in record.items():
+        yield f"# {escape(f'{key}: {value if isinstance(value, str) else json.dumps(value, default=str)}')}\n"
+
+
+def _meta_line(record: dict[str, Any]) -> Iterator[str]:
+    yield json.dumps({META_KEY: record}, default=str) + "\n"
+
+
+_INLINE = {"tsv": _comment_lines, "jsonl": _meta_line}
+
+
 def _tsv_lines(t: ScoreTable) -> Iterator[str]:
-    yield from (f"# {escape(c)}\n" for c in t.comments)
     yield "\t".join(map(escape, [*COLUMNS, *t.extra])) + "\n"
     ids, paths, attacks, *extra = [list(map(escape, column)) for column in (t.ids, t.paths, t.attacks, *t.extra.values())]
     columns = [ids, paths, map(_num, t.scores), map(_num, t.p_spoof), t.decisions, t.labels, attacks, *extra]
@@ -432,6 +509,12 @@ def utterance_name(id_: str) -> str:
     """The part of an id that keys match on: its last path component, without an audio suffix."""
     name = PurePosixPath(id_)
     return name.stem if name.suffix.lower() in AUDIO_SUFFIXES else name.name
+
+
+def evaluation_identity(table: ScoreTable, key_path: str | Path | None, subset: str = "all") -> str:
+    """A digest of what an evaluation of ``table`` is made from: the table's text and the key's bytes."""
+    key = None if key_path is None else (str(key_path), file_sha256(key_path), subset)
+    return digest({"scores": table.sha256, "key": key})
 
 
 def apply_key(table: ScoreTable, key_path: str | Path, subset: str = "all") -> ScoreTable:

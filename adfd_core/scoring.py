@@ -24,7 +24,7 @@ from adfd_core import audio
 from adfd_core.corpus import Utterance
 from adfd_core.errors import AdfdError
 from adfd_core.pipeline import FeaturePipeline, Observer, Silent
-from adfd_core.provenance import digest
+from adfd_core.provenance import digest, provenance
 
 if TYPE_CHECKING:
     import torch
@@ -319,17 +319,17 @@ def _stored_rows(ff: "FeatureFile", model: LoadedModel) -> Callable[[int], np.nd
 
 def to_table(results: Sequence[RecordingScore], models: Sequence[LoadedModel], segments: bool = False,
              command: list[str] | None = None, calibration: "Calibration | None" = None,
-             threshold: float | None = None) -> "ScoreTable":
+             threshold: float | None = None, identity: str | None = None) -> "ScoreTable":
     """The score table of ``results``: score, p_spoof, decision, labels; ``error`` for failures;
-    ``segments`` ("start-end:p_spoof;...") with ``segments=True``; provenance comments, among them
-    ``inputs_sha256``, a digest of every recording's id and audio sha256.
+    ``segments`` ("start-end:p_spoof;...") with ``segments=True``; its provenance, among it
+    ``inputs_sha256``, a digest of every recording's id and audio sha256, and ``identity`` (see ``table_identity``).
 
     Without ``calibration``: p_spoof is the mean of the models' probabilities and the score its
     log-odds. With it: the score is the calibrated LLR of the models' log-odds scores, p_spoof its
     posterior at the calibration's prior, and each segment of the timeline is calibrated the same
     way. ``decision`` is spoof where score < ``threshold`` (default: the calibration's, else 0).
     """
-    from adfd_core.scoretable import ScoreTable, log_odds, provenance_comments
+    from adfd_core.scoretable import ScoreTable, log_odds
 
     if calibration is not None:
         member = np.array([r.member_p if r.error is None else np.full(len(models), np.nan) for r in results])
@@ -345,13 +345,13 @@ def to_table(results: Sequence[RecordingScore], models: Sequence[LoadedModel], s
     if segments:
         extra["segments"] = [_timeline(r, calibration) for r in results]
     inputs = digest(sorted((r.utt.id, r.content_hash) for r in results))
-    comments = provenance_comments(
+    made = provenance(
         command=command, models=[{"path": str(m.path), "model": m.info.name, "sha256": m.sha256} for m in models],
-        inputs_sha256=inputs, **({"calibration": calibration.describe()} if calibration is not None else {}),
+        inputs_sha256=inputs, identity=identity, **({"calibration": calibration.describe()} if calibration is not None else {}),
     )
     return ScoreTable.build(
         [r.utt.id for r in results], scores, p_spoof=p, paths=[str(r.utt.path) for r in results],
-        labels=[r.utt.label for r in results], attacks=[r.utt.attack for r in results], extra=extra, comments=comments,
+        labels=[r.utt.label for r in results], attacks=[r.utt.attack for r in results], extra=extra, provenance=made,
         threshold=0.0 if threshold is None else threshold,
     )
 
@@ -366,3 +366,19 @@ def _timeline(result: RecordingScore, calibration: "Calibration | None") -> str:
     else:
         p = np.array([q for _, _, q in result.segments])
     return ";".join(f"{a:.2f}-{b:.2f}:{q:.4f}" for (a, b), q in zip(spans, p))
+
+
+def table_identity(models: Sequence[LoadedModel], utterances: Sequence[Utterance] = (), features: Path | None = None) -> str:
+    """A digest of what a score table is made from: the models' bytes and the recordings (each id and
+    path, and standard input's bytes) or the feature file. A table is replaced only by one of the same
+    identity, unless forced (``adfd_core.sidecar.check_replaceable``)."""
+    from adfd_core.stdin_audio import STDIN, stdin_sha256
+
+    made_from = {
+        "models": [m.sha256 for m in models],
+        "inputs": [(u.id, str(u.path)) for u in utterances],
+        "features": str(Path(features).resolve()) if features is not None else None,
+    }
+    if any(u.path == STDIN for u in utterances):
+        made_from["stdin_sha256"] = stdin_sha256()
+    return digest(made_from)

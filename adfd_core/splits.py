@@ -10,6 +10,9 @@ that the test side holds spoofing families no model has seen; the splits stay gr
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
+import logging
 import random
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
@@ -18,10 +21,13 @@ from pathlib import Path
 from adfd_core.corpus import Utterance
 from adfd_core.errors import AdfdError
 from adfd_core.outputs import atomic_text
+from adfd_core.sidecar import check_replaceable, file_sha256
 
 SPLITS = ("train", "val", "test")
 GROUP_FIELDS = ("group", "speaker", "id")
 MANIFEST_COLUMNS = ("id", "path", "label", "attack", "speaker", "group")
+
+log = logging.getLogger(__name__)
 
 
 class SplitError(AdfdError):
@@ -70,16 +76,17 @@ def split_summary(splits: Mapping[str, Sequence[Utterance]]) -> dict[str, dict[s
     return {name: dict(sorted(Counter(u.label for u in utts).items())) for name, utts in splits.items()}
 
 
-def write_manifest(utts: Sequence[Utterance], path: Path) -> Path:
+def manifest_text(utts: Sequence[Utterance]) -> str:
     """A TSV manifest that `adfd featurize` reads back as the same utterances: absolute paths, and
-    each metadata field (the devset's source, system, ...) as a column of its own."""
+    each metadata field (the devset's source, system, ...) as a column of its own; the header alone
+    when ``utts`` is empty."""
     extra = sorted({k for u in utts for k in u.meta} - set(MANIFEST_COLUMNS))
-    with atomic_text(path) as f:
-        out = csv.writer(f, delimiter="\t", lineterminator="\n")
-        out.writerow([*MANIFEST_COLUMNS, *extra])
-        for u in utts:
-            out.writerow([u.id, str(u.path), u.label, u.attack, u.speaker, u.group, *(u.meta.get(k, "") for k in extra)])
-    return path
+    text = io.StringIO()
+    out = csv.writer(text, delimiter="\t", lineterminator="\n")
+    out.writerow([*MANIFEST_COLUMNS, *extra])
+    for u in utts:
+        out.writerow([u.id, str(u.path), u.label, u.attack, u.speaker, u.group, *(u.meta.get(k, "") for k in extra)])
+    return text.getvalue()
 
 
 def manifest_path(folder: Path, split: str) -> Path:
@@ -87,7 +94,17 @@ def manifest_path(folder: Path, split: str) -> Path:
     return folder / f"{split}.tsv"
 
 
-def write_splits(splits: Mapping[str, Sequence[Utterance]], folder: Path) -> list[Path]:
-    """One manifest per non-empty split under ``folder``: train.tsv, val.tsv, test.tsv."""
-    return [write_manifest(utts, manifest_path(folder, name)) for name, utts in splits.items() if utts]
+def write_splits(splits: Mapping[str, Sequence[Utterance]], folder: Path, force: bool = False) -> list[Path]:
+    """One manifest per split under ``folder``: train.tsv, val.tsv, test.tsv, an empty one (header only)
+    with a warning. Existing manifests with other contents are refused before any is written, unless ``force``."""
+    texts = {manifest_path(folder, name): manifest_text(utts) for name, utts in splits.items()}
+    for path, text in texts.items():
+        check_replaceable(path, hashlib.sha256(text.encode()).hexdigest(), force, recorded=file_sha256)
+    for name, utts in splits.items():
+        if not utts:
+            log.warning("%s: no utterances fall in the %s split; its manifest holds the header only", folder, name)
+    for path, text in texts.items():
+        with atomic_text(path) as f:
+            f.write(text)
+    return list(texts)
 

@@ -47,6 +47,7 @@ def evaluate(
     ] = None,
     as_json: options.Json = False,
     plot: Annotated[Path | None, typer.Option("--plot", help="Also write DET, ROC and score histograms to this PNG.")] = None,
+    force: options.Force = False,
 ) -> int:
     """Compute detection metrics of labelled scores: pooled, then per group (attack by default).
 
@@ -61,7 +62,9 @@ def evaluate(
     from adfd_core.metrics import Bootstrap, class_scores, group_columns
     from adfd_core.metrics import evaluate as compute
     from adfd_core.outputs import check_output
-    from adfd_core.scoretable import apply_key, read_scores
+    from adfd_core.provenance import provenance
+    from adfd_core.scoretable import apply_key, evaluation_identity, read_scores
+    from adfd_core.sidecar import check_replaceable, write_sidecar
     from adfd_core.tdcf import read_asv_scores
 
     if not math.isfinite(threshold):
@@ -82,6 +85,9 @@ def evaluate(
                                      f"{'' if key is not None else ' (or give --key with more columns)'}", param_hint=option)
     asv = read_asv_scores(asv_scores) if asv_scores is not None else None
     bootstrap = Bootstrap(resamples=resamples, seed=seed, by=ci_by) if ci else None
+    if plot is not None:
+        identity = evaluation_identity(table, key, subset)
+        check_replaceable(plot, identity, force)
     result = compute(table, threshold=threshold, by=by, bootstrap=bootstrap, asv=asv)
     if result["n_unscored"]:
         warn(f"{result['n_unscored']} rows without a score left out (see their error column)")
@@ -91,6 +97,8 @@ def evaluate(
         from adfd_core.plots import evaluation_title, plot_evaluation
 
         plot_evaluation(*class_scores(table), plot, title=evaluation_title(table, key), threshold=threshold)
+        write_sidecar(plot, provenance(identity=identity, scores=table.source, scores_sha256=table.sha256,
+                                       key=str(key) if key else None))
     if as_json:
         print(json.dumps(result, indent=2))
     elif sys.stdout.isatty():

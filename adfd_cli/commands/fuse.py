@@ -31,6 +31,7 @@ def fuse(
         bool, typer.Option("--allow-missing", help="Fuse only the recordings every table lists, dropping the rest.")
     ] = False,
     fmt: options.ScoreFormat = "tsv",
+    inline_provenance: options.InlineProvenance = False,
 ) -> int:
     """Fuse score tables that list the same recordings.
 
@@ -42,12 +43,15 @@ def fuse(
 
     from adfd_core.fusion import LogRegFusion, mean_fusion, train_logreg
     from adfd_core.outputs import check_output
-    from adfd_core.scoretable import FORMATS, read_scores, write_scores
+    from adfd_core.scoretable import FORMATS, INLINE_PROVENANCE, read_scores, write_scores
 
     method = method or ("logreg" if train or apply else "mean")
     _check_usage(inputs, method, train or [], apply, save_weights)
     if fmt not in FORMATS:
         raise typer.BadParameter(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}", param_hint="--format")
+    if inline_provenance and fmt not in INLINE_PROVENANCE:
+        raise typer.BadParameter(f"the {fmt} format carries no provenance inside (official scorers read it); "
+                                 "with -o FILE it is in FILE.meta.json", param_hint="--provenance")
     for written in (output, save_weights):
         if written is not None:
             check_output(written, [*inputs, *(train or []), apply])
@@ -61,7 +65,7 @@ def fuse(
         fused = fusion.apply(tables)
     else:
         fused = LogRegFusion.load(apply).apply(tables)
-    write_scores(fused, output, fmt)
+    write_scores(fused, output, fmt, inline_provenance)
     unscored = int(np.isnan(fused.scores).sum())
     if unscored:
         warn(f"{unscored} recordings have no fused score: some input had none (named in the error column)")

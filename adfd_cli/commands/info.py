@@ -14,15 +14,19 @@ from adfd_cli import options
 
 
 def info(
-    path: Annotated[Path | None, typer.Argument(help="Feature file (.h5) or model file (.safetensors) to describe.")] = None,
+    path: Annotated[
+        Path | None,
+        typer.Argument(help="Feature file (.h5), model file (.safetensors) or score table (its FILE.meta.json is read) to describe."),
+    ] = None,
     features: Annotated[bool, typer.Option("--features", help="List the registered front-ends instead.")] = False,
     default_model: Annotated[
         bool, typer.Option("--default-model", help="Show the bundled default model's card and its member models.")
     ] = False,
     as_json: options.Json = False,
 ) -> int:
-    """Describe a feature file (format, features, counts by label and attack, failures) or a model
-    file (model, config, front-end, training data and validation metrics)."""
+    """Describe a feature file (format, features, counts by label and attack, failures), a model
+    file (model, config, front-end, training data and validation metrics) or a score table (rows,
+    labels, and what made it: its FILE.meta.json, else the provenance inside the table)."""
     if features:
         from adfd_core.frontends import describe_all
 
@@ -44,6 +48,13 @@ def info(
         from adfd_core.modelfile import describe_model
 
         _emit(describe_model(path), as_json, _model_text)
+        return 0
+    import h5py
+
+    if not (path.is_file() and h5py.is_hdf5(path)) and path.suffix not in (".h5", ".hdf5"):
+        from adfd_core.scoretable import describe_scores
+
+        _emit(describe_scores(path), as_json, _score_table_text)
         return 0
     from adfd_core.store import describe
 
@@ -91,6 +102,18 @@ def _feature_file_tables(out: Console, d: dict) -> None:
     out.print(f"{len(d['failures'])} failed inputs")
     for f in d["failures"]:
         out.print(f"  {f['path']}: {f['reason']}", markup=False)
+
+
+def _score_table_text(out: Console, d: dict) -> None:
+    out.print(f"{d['path']}: score table, {d['rows']} recordings ({d['unscored']} without a score)", markup=False)
+    out.print("labels: " + ", ".join(f"{k} {n}" for k, n in d["labels"].items()), markup=False)
+    out.print("decisions: " + ", ".join(f"{k} {n}" for k, n in d["decisions"].items()), markup=False)
+    if d["extra_columns"]:
+        out.print("extra columns: " + ", ".join(d["extra_columns"]), markup=False)
+    where = {"sidecar": f"{d['path']}.meta.json", "table": "inside the table", "none": "none recorded"}[d["provenance_from"]]
+    out.print(f"provenance ({where}):", markup=False)
+    for key, value in d["provenance"].items():
+        out.print(f"  {key}: {value if isinstance(value, str) else json.dumps(value)}", markup=False)
 
 
 def _model_text(out: Console, d: dict) -> None:

@@ -27,6 +27,7 @@ def score(
     ] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="Where the table goes ('-' = stdout).")] = "-",
     fmt: options.ScoreFormat = "tsv",
+    inline_provenance: options.InlineProvenance = False,
     segments: Annotated[
         bool, typer.Option("--segments", help="Add each recording's timeline: start-end:p_spoof for every segment.")
     ] = False,
@@ -47,6 +48,7 @@ def score(
                      help="Where an embedding model's network is now (folder or Hugging Face repo id), e.g. "
                           "whisper=/models/whisper-base; its weights must be those it was trained with. Repeatable."),
     ] = None,
+    force: options.Force = False,
 ) -> int:
     """Score recordings: higher score = more bona fide; p_spoof is the probability of spoof.
 
@@ -54,16 +56,19 @@ def score(
     operating point. With -m: a recording's probability is the mean over its segments, several
     models are averaged, and the score is its log-odds.
     Recordings that cannot be read are named on stderr and in the output, and the exit code is 3.
+    INPUT '-' is audio on stdin (sox in.mp3 -t wav - | adfd score -). A file named twice is scored once;
+    files whose names differ only in their suffix get ids with it (a.wav, a.mp3).
     """
     from adfd_core.corpus import read_inputs
     from adfd_core.outputs import check_output
-    from adfd_core.scoretable import FORMATS, ScoreTable, write_scores
+    from adfd_core.scoretable import FORMATS, INLINE_PROVENANCE, ScoreTable, write_scores
+    from adfd_core.sidecar import check_replaceable
     from adfd_core.startup import heavy_imports
 
     with heavy_imports():
         from adfd_core.devices import resolve_device
         from adfd_core.scoring import (ScoringInterrupted, default_calibration, default_model_paths, load_models, score_audio,
-                                       score_features, to_table)
+                                       score_features, table_identity, to_table)
 
     if fmt not in FORMATS:
         raise typer.BadParameter(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}", param_hint="--format")
@@ -71,6 +76,9 @@ def score(
         raise typer.BadParameter("give recordings to score (INPUT ..., --from-list or --features)", param_hint="INPUT")
     if features is not None and (inputs or from_list is not None):
         raise typer.BadParameter("--features scores a feature file; give no INPUT or --from-list with it", param_hint="--features")
+    if inline_provenance and fmt not in INLINE_PROVENANCE:
+        raise typer.BadParameter(f"the {fmt} format carries no provenance inside (official scorers read it); "
+                                 "with -o FILE it is in FILE.meta.json", param_hint="--provenance")
     if threshold is not None and not math.isfinite(threshold):
         raise typer.BadParameter(f"must be a finite number, got {threshold}", param_hint="--threshold")
     networks = _networks(embedding_model or [])
@@ -79,26 +87,30 @@ def score(
     check_output(output, [*model_paths, features, from_list, protocol, *(inputs or [])])
     models = load_models(model_paths, torch_device, networks)
     calibration = None if model else default_calibration()
+    utts = [] if features is not None else read_inputs(inputs or [], path_list=from_list, protocol=protocol, subset=subset,
+                                                          stdin=sys.stdin)
+    check_output(output, [u.path for u in utts])
+    identity = table_identity(models, utts, features)
+    check_replaceable(output, identity, force)
 
     def table_of(scored: list) -> ScoreTable:
-        return to_table(scored, models, segments=segments, command=list(sys.argv), calibration=calibration, threshold=threshold)
+        return to_table(scored, models, segments=segments, command=list(sys.argv), calibration=calibration,
+                        threshold=threshold, identity=identity)
 
     try:
         if features is not None:
             with progress() as bar:
                 results = score_features(features, models, torch_device, batch_size, observer=BarObserver(bar, "score"))
         else:
-            utts = read_inputs(inputs or [], path_list=from_list, protocol=protocol, subset=subset, stdin=sys.stdin)
-            check_output(output, [u.path for u in utts])
             with progress() as bar:
                 results = score_audio(utts, models, torch_device, batch_size, jobs, observer=BarObserver(bar, "score"))
     except ScoringInterrupted as stop:
         if not stop.results:
             raise Interrupted("no recording was finished; nothing was written") from None
-        write_scores(table_of(stop.results), output, fmt)
+        write_scores(table_of(stop.results), output, fmt, inline_provenance)
         where = "stdout" if output == "-" else output
         raise Interrupted(f"the {len(stop.results)} of {stop.total} recordings finished before it are in {where}") from None
-    write_scores(table_of(results), output, fmt)
+    write_scores(table_of(results), output, fmt, inline_provenance)
     failed = [r for r in results if r.error]
     if failed:
         err.print(f"{len(results) - len(failed)} recordings scored, {len(failed)} failed")

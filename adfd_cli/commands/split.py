@@ -25,11 +25,14 @@ def split(
     protocol: options.Protocol = None,
     subset: options.Subset = "eval",
     seed: options.Seed = 0,
+    force: options.Force = False,
 ) -> int:
     """Split a corpus into train, validation and test manifests with no group on two sides.
 
     A real clip and its resynthesized copies share a group, so they land on the same side. With
-    --hold-out, those attacks are removed from train and val and kept in test.
+    --hold-out, those attacks are removed from train and val and kept in test. All three manifests
+    are always written (one without utterances holds the header only). Manifests already in the folder
+    with other contents are kept unless --force.
     """
     from adfd_core.corpus import read_corpus
     from adfd_core.outputs import check_output
@@ -40,7 +43,7 @@ def split(
         check_output(manifest_path(output, name), [input, protocol])
     utts = read_corpus(input, protocol=protocol, subset=subset, stdin=sys.stdin)
     splits = split_utterances(utts, val=val, test=test, by=by, seed=seed, hold_out=hold_out or ())
-    for path in write_splits(splits, output):
+    for path in write_splits(splits, output, force):
         print(path)
     for name, counts in split_summary(splits).items():
         err.print(f"{name}: {sum(counts.values())} utterances ({', '.join(f'{n} {k}' for k, n in counts.items()) or 'none'})")

@@ -75,7 +75,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from adfd_core import frontends
-from adfd_core.frontends.pretrained import quiet_transformers
+from adfd_core.frontends.pretrained import HF_REPO_ID, quiet_transformers
 from adfd_core.losses import SingleCenterLoss
 from adfd_core.models.config import ModelError, require
 
@@ -183,7 +183,7 @@ class WaveSpecConfig:
 def _not_found(name: str, reason: str) -> ModelError:
     return ModelError(
         f"pretrained={name!r}: Wav2Vec2 weights not found locally ({reason}); on a machine with internet run "
-        f"`huggingface-cli download {XLSR_300M}` and copy its Hugging Face cache (~/.cache/huggingface, or $HF_HOME) "
+        f"`hf download {XLSR_300M}` and copy its Hugging Face cache (~/.cache/huggingface, or $HF_HOME) "
         "here, or download to a folder and pass --set pretrained=/path/to/folder"
     )
 
@@ -200,6 +200,8 @@ def load_encoder(name: str, depth: int) -> Wav2Vec2Model:
     folder = Path(name).expanduser()
     if folder.exists() and not (folder / "config.json").is_file():
         raise _not_found(name, f"{folder} has no config.json")
+    if not folder.exists() and not HF_REPO_ID.fullmatch(name):  # transformers would call it a malformed repo id
+        raise _not_found(name, f"{folder}: no such folder")
     try:
         config = Wav2Vec2Config.from_pretrained(name, local_files_only=True)
     except (OSError, ValueError) as exc:

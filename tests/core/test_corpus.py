@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import os
 import re
 from collections import Counter
@@ -177,11 +178,12 @@ def test_folder_without_audio_or_missing_is_an_error(tmp_path):
         from_folder(tmp_path / "absent")
 
 
-def test_folder_duplicate_ids_are_an_error(tmp_path):
+def test_files_of_one_stem_in_a_folder_get_ids_with_their_suffix(tmp_path, caplog):
     touch(tmp_path / "spoof" / "a.wav")
     touch(tmp_path / "spoof" / "a.flac")
-    with pytest.raises(CorpusError, match="duplicate utterance ids: spoof/a"):
-        from_folder(tmp_path)
+    touch(tmp_path / "spoof" / "b.wav")
+    assert [u.id for u in from_folder(tmp_path)] == ["spoof/a.flac", "spoof/a.wav", "spoof/b"]
+    assert "2 files share the id 'spoof/a'; their ids are now spoof/a.flac, spoof/a.wav" in caplog.text
 
 
 # --------------------------------------------------------------------------- lists
@@ -207,14 +209,14 @@ def test_list_defaults_to_cwd_and_single_file_ids_are_its_name(tmp_path, monkeyp
     assert (utt.id, utt.path, utt.label) == ("x", tmp_path / "spoof" / "x.wav", "unknown")
 
 
-def test_list_empty_or_duplicate_is_an_error():
+def test_list_empty_is_an_error_and_clashing_ids_come_from_the_paths(caplog):
     with pytest.raises(CorpusError, match="<list>: no paths listed"):
         from_list(["", "# nothing"])
-    with pytest.raises(CorpusError, match="mine: duplicate utterance ids: a"):
-        from_list(["/d/a.wav", "/d/a.flac"], source="mine")
-    many = [f"/d/{c}.{ext}" for c in "abcde" for ext in ("wav", "flac")]
-    with pytest.raises(CorpusError, match=r"duplicate utterance ids: a, b, c \(and 2 more\)$"):
-        from_list(many)
+    assert [u.id for u in from_list(["/d/a.wav", "/d/a.flac"])] == ["a.wav", "a.flac"]
+    assert [u.id for u in from_list(["/d/x/a.wav", "/d/y/a.wav", "/d/y/b.wav"])] == ["x/a", "y/a", "y/b"]
+    caplog.clear()
+    assert [u.id for u in from_list(["/d/a.wav", "/d/b.wav", "/d/../d/a.wav"])] == ["a", "b"]
+    assert "/d/a.wav: listed more than once; taken once" in caplog.text
 
 
 # --------------------------------------------------------------------------- manifests
@@ -421,8 +423,26 @@ def test_read_corpus_folder_and_in_the_wild_folder(tmp_path):
     write(itw / "meta.csv", ITW)
     touch(itw / "0.wav")
     assert [u.id for u in read_corpus(str(itw))] == ["0", "4"]  # meta.csv wins over scanning
-    write(tmp_path / "plain" / "meta.csv", "whatever,else\n")  # a meta.csv of another kind is ignored
+    write(tmp_path / "plain" / "meta.csv", "whatever,else\n")  # a meta.csv of another kind is not used, and said so
     assert len(read_corpus(tmp_path / "plain")) == 1
+
+
+def test_a_folder_with_a_manifest_is_read_through_it_and_says_so(tmp_path, caplog):
+    """As in the devset: folders named after sources, the attack (family) and more columns in manifest.tsv."""
+    corpus = tmp_path / "devset"
+    touch(corpus / "bonafide" / "ljs" / "r1.flac")
+    touch(corpus / "spoof" / "ljs" / "f1.flac")
+    write(corpus / "manifest.tsv", lines("path\tlabel\tfamily\tsystem\tsource\tgroup",
+                                         "bonafide/ljs/r1.flac\tbonafide\tbonafide\tbonafide\tljs\tg1",
+                                         "spoof/ljs/f1.flac\tspoof\tdiffwave\tdiffwave_v2\tljs\tg1"))
+    caplog.set_level(logging.INFO)
+    utts = read_corpus(corpus)
+    assert [(u.id, u.label, u.attack, u.group, u.meta["source"]) for u in utts] == [
+        ("bonafide/ljs/r1", "bonafide", "-", "g1", "ljs"), ("spoof/ljs/f1", "spoof", "diffwave", "g1", "ljs")]
+    assert f"{corpus / 'manifest.tsv'}: 2 recordings, labels and columns" in caplog.text
+    write(corpus / "manifest.tsv", lines("label\tfamily", "spoof\tdiffwave"))
+    assert [u.attack for u in read_corpus(corpus)] == ["-", "ljs"]  # scanned: attacks from folder names
+    assert "manifest.tsv: not used, so the folder is scanned for audio and labelled by its folder names: " in caplog.text
 
 
 def test_read_corpus_sniffs_files(tmp_path):
@@ -490,7 +510,7 @@ def test_large_key_reads_quickly(tmp_path):
     assert len(utts) == n and Counter(u.label for u in utts) == {"spoof": n}
 
 
-def test_read_inputs_keeps_the_order_given_and_refuses_an_id_twice(tmp_path, make_audio):
+def test_read_inputs_keeps_the_order_given_and_takes_a_file_given_twice_once(tmp_path, make_audio, caplog):
     from adfd_core.corpus import read_inputs
 
     folder = tmp_path / "calls"
@@ -499,5 +519,9 @@ def test_read_inputs_keeps_the_order_given_and_refuses_an_id_twice(tmp_path, mak
     listed = make_audio.write(tmp_path / "listed" / "c.wav", make_audio.tone(seconds=0.2))
     utts = read_inputs([str(folder), str(single)], path_list="-", stdin=io.StringIO(f"{listed}\n"))
     assert [u.id for u in utts] == ["c", "b", "a"]
-    with pytest.raises(CorpusError, match="duplicate utterance ids: a"):
-        read_inputs([str(single), str(single)])
+    assert [(u.id, u.path) for u in read_inputs([str(single), str(single)])] == [("a", single)]
+    assert f"{single}: listed more than once; taken once" in caplog.text
+    other = make_audio.write(tmp_path / "a.wav", make_audio.tone(seconds=0.2))
+    assert [u.id for u in read_inputs([str(single), str(other)])] == ["a.flac", "a.wav"]
+    elsewhere = make_audio.write(tmp_path / "x" / "a.wav", make_audio.tone(seconds=0.2))
+    assert [u.id for u in read_inputs([str(other), str(elsewhere)])] == ["a.wav", "x/a.wav"]

@@ -26,8 +26,7 @@ def test_mean_fusion_averages_probabilities_and_carries_labels():
     assert fused.labels == ["bonafide", "spoof", "spoof"] and fused.attacks == ["-", "-", "A01"]
     assert fused.paths == ["/x.wav", "-", "-"] and fused.decisions == ["bonafide", "spoof", "bonafide"]
     assert fused.extra == {}
-    inputs = next(c for c in fused.comments if c.startswith("inputs: "))
-    assert json.loads(inputs[len("inputs: "):]) == [{"source": "a.tsv", "sha256": ""}, {"source": "b.tsv", "sha256": ""}]
+    assert fused.provenance["inputs"] == [{"source": "a.tsv", "sha256": ""}, {"source": "b.tsv", "sha256": ""}]
 
 
 def test_mean_fusion_caps_certainty_to_finite_scores_and_names_missing_scores():

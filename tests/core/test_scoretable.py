@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import io
+import json
 import math
 import re
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 
 from adfd_core.errors import AdfdError
 from adfd_core.scoretable import (
+    COLUMNS,
     FORMATS,
     SCORE_LIMIT,
     ScoreTable,
@@ -19,6 +22,7 @@ from adfd_core.scoretable import (
     apply_key,
     decide,
     log_odds,
+    read_provenance,
     read_scores,
     spoof_probability,
     write_scores,
@@ -26,7 +30,7 @@ from adfd_core.scoretable import (
 
 
 def sample() -> ScoreTable:
-    """Labelled rows, a row that failed (NaN score, error text) and provenance comments."""
+    """Labelled rows, a row that failed (NaN score, error text) and provenance."""
     return ScoreTable.build(
         ["LA_E_1", "LA_E_2", "LA_E_3", "LA_E_4"],
         [2.5, -0.1, float("nan"), 1 / 3],
@@ -34,7 +38,7 @@ def sample() -> ScoreTable:
         labels=["bonafide", "spoof", "spoof", "bonafide"],
         attacks=["-", "A07", "A10", "-"],
         extra={"error": ["", "", "cannot decode: truncated", ""]},
-        comments=["adfd_version: 0.1.0", "model: cnn.v1 sha256=abc"],
+        provenance={"adfd_version": "0.1.0", "models": [{"model": "cnn.v1", "sha256": "abc"}]},
     )
 
 
@@ -58,13 +62,47 @@ def test_tsv_round_trip_keeps_every_column_exactly(tmp_path):
     path = tmp_path / "s.tsv"
     write_scores(t, path)
     lines = path.read_text().splitlines()
-    assert lines[:3] == ["# adfd_version: 0.1.0", "# model: cnn.v1 sha256=abc", "id\tpath\tscore\tp_spoof\tdecision\tlabel\tattack\terror"]
+    assert lines[0] == "id\tpath\tscore\tp_spoof\tdecision\tlabel\tattack\terror"  # the table holds no provenance
     back = read_scores(path)
-    for column in ("ids", "paths", "decisions", "labels", "attacks", "extra", "comments"):
+    for column in ("ids", "paths", "decisions", "labels", "attacks", "extra"):
         assert getattr(back, column) == getattr(t, column), column
     np.testing.assert_array_equal(back.scores, t.scores)  # exact, NaN included
     np.testing.assert_array_equal(back.p_spoof, t.p_spoof)
     assert back.source == str(path) and len(back.sha256) == 64
+    assert back.provenance == {} and read_provenance(path) == (t.provenance, "sidecar")
+    assert json.loads((tmp_path / "s.tsv.meta.json").read_text()) == t.provenance
+
+
+def test_a_written_tsv_parses_as_pandas_and_csvkit_parse_it(tmp_path):
+    """pandas.read_csv(sep="\t") and csvkit take the first line as the header and every other as a row:
+    the csv module in the same dialect shows what they see."""
+    path = tmp_path / "s.tsv"
+    write_scores(sample(), path)
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    assert list(rows[0]) == [*COLUMNS, "error"] and [r["id"] for r in rows] == sample().ids
+    assert [float(r["score"]) for r in rows][:2] == [2.5, -0.1]
+
+
+@pytest.mark.parametrize("fmt, first", [("tsv", "# adfd_version: 0.1.0"), ("jsonl", '{"_meta": {"adfd_version": "0.1.0", ')])
+def test_provenance_inside_the_table_when_asked_is_read_back(tmp_path, fmt, first):
+    t = sample()
+    path = tmp_path / f"s.{fmt}"
+    write_scores(t, path, fmt, inline_provenance=True)
+    assert path.read_text().startswith(first)
+    (tmp_path / f"s.{fmt}.meta.json").unlink()
+    back = read_scores(path)
+    assert back.provenance == t.provenance and back.ids == t.ids
+    assert read_provenance(path) == (t.provenance, "table")
+    with pytest.raises(ValueError, match="asvspoof2021 format carries no provenance"):
+        write_scores(t, tmp_path / "x.txt", "asvspoof2021", inline_provenance=True)
+
+
+def test_tables_of_earlier_versions_keep_their_provenance_lines_readable(tmp_path):
+    path = write(tmp_path / "old.tsv", '# adfd_version: 0.1.0\n# models: [{"model": "cnn.v1"}]\n# by hand\n'
+                                       "id\tscore\nx\t1.5\n")
+    t = read_scores(path)
+    assert t.ids == ["x"] and t.provenance == {"adfd_version": "0.1.0", "models": [{"model": "cnn.v1"}], "comments": ["by hand"]}
 
 
 def test_jsonl_round_trip(tmp_path):
@@ -126,7 +164,7 @@ def test_reads_asvspoof2021_and_asvspoof5_scores(tmp_path):
 
 def test_a_partial_adfd_tsv_gets_defaults_and_comments_are_skipped(tmp_path):
     t = read_scores(write(tmp_path / "s.tsv", "# made by hand\n\nID\tScore\tlabel\tnote\nx\t-1.5\tfake\thello\ny\tnan\t\t\n"))
-    assert t.comments == ["made by hand"] and t.ids == ["x", "y"]
+    assert t.provenance == {"comments": ["made by hand"]} and t.ids == ["x", "y"]
     assert t.labels == ["spoof", "unknown"] and t.paths == ["-", "-"] and t.decisions == ["spoof", "-"]
     assert t.extra == {"note": ["hello", ""]}
     assert t.p_spoof[0] == pytest.approx(1 / (1 + np.exp(-1.5)))
@@ -230,12 +268,12 @@ def test_any_file_name_round_trips_in_every_format(tmp_path, fmt):
     n = len(HOSTILE_IDS)
     table = ScoreTable.build(
         HOSTILE_IDS, np.linspace(-2, 2, n), paths=[f"/d/{i}.wav" for i in HOSTILE_IDS], labels=["spoof"] * n,
-        attacks=["my attack\tx"] * n, extra={"error": ["line one\nline two"] * n}, comments=["source: /d/\udcff\n"],
+        attacks=["my attack\tx"] * n, extra={"error": ["line one\nline two"] * n}, provenance={"source": "/d/\udcff\n"},
     )
     out = tmp_path / f"t.{fmt}"
-    write_scores(table, out, fmt)
+    write_scores(table, out, fmt, inline_provenance=fmt in ("tsv", "jsonl"))
     text = out.read_text(encoding="utf-8")  # valid UTF-8, one line per row
-    rows = [line for line in text.splitlines() if not line.startswith("#")]
+    rows = [line for line in text.splitlines() if not line.startswith(("#", '{"_meta"'))]
     assert len(rows) == n + (fmt in ("tsv", "asvspoof5"))
     back = read_scores(out)
     assert back.ids == HOSTILE_IDS
@@ -244,8 +282,8 @@ def test_any_file_name_round_trips_in_every_format(tmp_path, fmt):
         assert back.paths == table.paths and back.extra["error"] == table.extra["error"]
     if fmt in ("tsv", "jsonl", "asvspoof2019"):
         assert back.attacks == table.attacks
-    if fmt == "tsv":
-        assert back.comments == table.comments
+    if fmt in ("tsv", "jsonl"):
+        assert back.provenance == table.provenance
 
 
 def test_asvspoof_score_files_keep_one_whitespace_free_id_per_line(tmp_path):

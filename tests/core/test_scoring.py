@@ -177,10 +177,9 @@ def test_a_feature_file_keeps_its_failed_inputs_and_the_inputs_hash(clips, model
     results = score_features(feats, loaded, CPU)
     assert [r.utt.id for r in results] == ["short", "notes"]
     assert results[1].error and math.isnan(results[1].p_spoof) and results[0].error is None
-    comments = to_table(results, loaded).comments
-    assert any(c.startswith("inputs_sha256: ") for c in comments)
-    other = to_table(score_audio([clips[1]], loaded, CPU), loaded).comments
-    assert [c for c in comments if c.startswith("inputs_sha256")] != [c for c in other if c.startswith("inputs_sha256")]
+    made = to_table(results, loaded).provenance
+    other = to_table(score_audio([clips[1]], loaded, CPU), loaded).provenance
+    assert len(made["inputs_sha256"]) == 64 and made["inputs_sha256"] != other["inputs_sha256"]
 
 
 def test_a_feature_file_without_the_models_front_end_is_refused(clips, models, tmp_path):
@@ -282,9 +281,8 @@ def test_to_table_scores_decisions_errors_and_segments(models):
     assert table.attacks == ["-", "A07", "-", "A08", "A09"]
     assert table.extra["error"] == ["", "", "not a decodable audio file", "", ""]
     assert table.extra["segments"][:3] == ["0.00-2.00:0.1000;0.50-2.50:0.3000", "0.00-1.20:0.9000", ""]
-    comments = dict(c.split(": ", 1) for c in table.comments)
     sha = hashlib.sha256(models["stft"].read_bytes()).hexdigest()
-    assert json.loads(comments["models"]) == [{"path": str(models["stft"]), "model": "cnn.v1", "sha256": sha}]
+    assert table.provenance["models"] == [{"path": str(models["stft"]), "model": "cnn.v1", "sha256": sha}]
 
     plain = to_table(results[:2], loaded)
     assert set(plain.extra) == set()  # no error column without failures, no timeline unless asked

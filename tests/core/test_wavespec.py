@@ -210,11 +210,15 @@ def test_missing_weights_say_how_to_get_them(encoder_dir, tmp_path, monkeypatch)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache / "hub"))  # read at import
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    hint = rf"huggingface-cli download {XLSR_300M}.*--set pretrained=/path/to/folder"
+    hint = rf"hf download {XLSR_300M}.*--set pretrained=/path/to/folder"
     with pytest.raises(ModelError, match=rf"^pretrained='{XLSR_300M}': Wav2Vec2 weights not found locally .*{hint}"):
         WaveSpec(WaveSpecConfig(crop_seconds=1.0))
     with pytest.raises(ModelError, match=rf"{tmp_path} has no config.json.*{hint}"):
         WaveSpec(tiny(tmp_path))
+    absent = tmp_path / "no" / "such" / "folder"  # transformers would call this path a malformed repo id
+    with pytest.raises(ModelError, match=rf"{absent}: no such folder\).*{hint}") as refused:
+        WaveSpec(tiny(absent))
+    assert "Repo id" not in str(refused.value)
     no_weights = tmp_path / "config-only"
     Wav2Vec2Config(**TINY_ENCODER).save_pretrained(no_weights)
     with pytest.raises(ModelError, match=rf"pretrained='{no_weights}': Wav2Vec2 weights not found locally"):
