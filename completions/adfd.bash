@@ -30,16 +30,10 @@ _adfd() {
         case "$prev" in
             --key) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
             --subset) COMPREPLY=( $(compgen -W "eval progress hidden_track all" -- "$cur") ); return ;;
-            --by) COMPREPLY=( $(compgen -W "group speaker id" -- "$cur") ); return ;;
-            --threshold) COMPREPLY=(); return ;;
-            --ci-by) COMPREPLY=(); return ;;
-            --resamples) COMPREPLY=(); return ;;
-            --seed) COMPREPLY=(); return ;;
-            --asv-scores) COMPREPLY=(); return ;;
             --plot) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
         esac
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=( $(compgen -W "--key --subset --by --threshold --ci --ci-by --resamples --seed --asv-scores --json --plot --help" -- "$cur") )
+            COMPREPLY=( $(compgen -W "--key --subset --json --plot --force --help" -- "$cur") )
         else
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi
@@ -90,7 +84,7 @@ _adfd() {
             --format) COMPREPLY=( $(compgen -W "tsv jsonl asvspoof2019 asvspoof2021 asvspoof5" -- "$cur") ); return ;;
         esac
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=( $(compgen -W "-o --output --method --train --save-weights --apply --allow-missing --format --help" -- "$cur") )
+            COMPREPLY=( $(compgen -W "-o --output --method --train --save-weights --apply --allow-missing --format --provenance --help" -- "$cur") )
         else
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi
@@ -129,7 +123,7 @@ _adfd() {
             --embedding-model) COMPREPLY=(); return ;;
         esac
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=( $(compgen -W "-m --model --features -o --output --format --segments --from-list --protocol --subset -j --jobs --device --batch-size --threshold --embedding-model --help" -- "$cur") )
+            COMPREPLY=( $(compgen -W "-m --model --features -o --output --format --provenance --segments --from-list --protocol --subset -j --jobs --device --batch-size --threshold --embedding-model --force --help" -- "$cur") )
         else
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi
@@ -146,7 +140,7 @@ _adfd() {
             --seed) COMPREPLY=(); return ;;
         esac
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=( $(compgen -W "-o --output --val --test --by --hold-out --protocol --subset --seed --help" -- "$cur") )
+            COMPREPLY=( $(compgen -W "-o --output --val --test --by --hold-out --protocol --subset --seed --force --help" -- "$cur") )
         else
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi

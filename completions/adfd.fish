@@ -6,7 +6,7 @@ complete -c adfd -n 'not __fish_seen_subcommand_from bundle completions evaluate
 complete -c adfd -n 'not __fish_seen_subcommand_from bundle completions evaluate explain featurize fuse info models score split train' -a explain -d 'Explain a feature-decomposition model\'s decisions'
 complete -c adfd -n 'not __fish_seen_subcommand_from bundle completions evaluate explain featurize fuse info models score split train' -a featurize -d 'Decode audio, compute features and write them to one HDF5 file'
 complete -c adfd -n 'not __fish_seen_subcommand_from bundle completions evaluate explain featurize fuse info models score split train' -a fuse -d 'Fuse score tables that list the same recordings'
-complete -c adfd -n 'not __fish_seen_subcommand_from bundle completions evaluate explain featurize fuse info models score split train' -a info -d 'Describe a feature file (format, features, counts by label and attack, failures) or a model'
+complete -c adfd -n 'not __fish_seen_subcommand_from bundle completions evaluate explain featurize fuse info models score split train' -a info -d 'Describe a feature file (format, features, counts by label and attack, failures), a model'
 complete -c adfd -n 'not __fish_seen_subcommand_from bundle completions evaluate explain featurize fuse info models score split train' -a models -d 'List the registered models: name, parameters (default config), input kind, default feature, description'
 complete -c adfd -n 'not __fish_seen_subcommand_from bundle completions evaluate explain featurize fuse info models score split train' -a score -d 'Score recordings: higher score = more bona fide; p_spoof is the probability of spoof'
 complete -c adfd -n 'not __fish_seen_subcommand_from bundle completions evaluate explain featurize fuse info models score split train' -a split -d 'Split a corpus into train, validation and test manifests with no group on two sides'
@@ -30,6 +30,7 @@ complete -c adfd -n '__fish_seen_subcommand_from evaluate' -l seed -x -d 'Random
 complete -c adfd -n '__fish_seen_subcommand_from evaluate' -l asv-scores -x -d 'ASV score file (SPEAKER UTTERANCE target|nontarget|spoof SCORE lines): adds min t-DCF as ASVspoof 2019 and 2021 LA define it'
 complete -c adfd -n '__fish_seen_subcommand_from evaluate' -l json -d 'Print JSON instead of a table'
 complete -c adfd -n '__fish_seen_subcommand_from evaluate' -l plot -r -F -d 'Also write DET, ROC and score histograms to this PNG'
+complete -c adfd -n '__fish_seen_subcommand_from evaluate' -l force -d 'Overwrite an existing output made from other inputs'
 complete -c adfd -n '__fish_seen_subcommand_from evaluate' -l help -d 'Show the command\'s help'
 complete -c adfd -n '__fish_seen_subcommand_from evaluate' -F
 complete -c adfd -n '__fish_seen_subcommand_from explain' -s o -l output -r -F -d 'Folder for the PNGs (made if missing)'
@@ -61,7 +62,8 @@ complete -c adfd -n '__fish_seen_subcommand_from fuse' -l train -r -F -d 'Labell
 complete -c adfd -n '__fish_seen_subcommand_from fuse' -l save-weights -r -F -d 'Write the trained logreg fusion to this JSON file'
 complete -c adfd -n '__fish_seen_subcommand_from fuse' -l apply -r -F -d 'Fuse with a logreg fusion saved by --save-weights'
 complete -c adfd -n '__fish_seen_subcommand_from fuse' -l allow-missing -d 'Fuse only the recordings every table lists, dropping the rest'
-complete -c adfd -n '__fish_seen_subcommand_from fuse' -l format -x -a 'tsv jsonl asvspoof2019 asvspoof2021 asvspoof5' -d 'Score table format: tsv (adfd\'s, with provenance), jsonl, asvspoof2019 (ID ATTACK KEY SCORE), asvspoof2021 (ID SCORE) or asvspoof5 (TSV: filename, cm-score)'
+complete -c adfd -n '__fish_seen_subcommand_from fuse' -l format -x -a 'tsv jsonl asvspoof2019 asvspoof2021 asvspoof5' -d 'Score table format: tsv (adfd\'s), jsonl, asvspoof2019 (ID ATTACK KEY SCORE), asvspoof2021 (ID SCORE) or asvspoof5 (TSV: filename, cm-score)'
+complete -c adfd -n '__fish_seen_subcommand_from fuse' -l provenance -d 'Also put what made the table inside it: leading \'#\' lines (tsv) or a first {"_meta": ...} record (jsonl). Without it the table holds only its header and rows; a file written with -o has its provenance beside it either way, in FILE.meta.json'
 complete -c adfd -n '__fish_seen_subcommand_from fuse' -l help -d 'Show the command\'s help'
 complete -c adfd -n '__fish_seen_subcommand_from fuse' -F
 complete -c adfd -n '__fish_seen_subcommand_from info' -l features -d 'List the registered front-ends instead'
@@ -75,7 +77,8 @@ complete -c adfd -n '__fish_seen_subcommand_from models' -F
 complete -c adfd -n '__fish_seen_subcommand_from score' -s m -l model -r -F -d 'Model file, repeatable: probabilities are averaged. Default: the bundled model'
 complete -c adfd -n '__fish_seen_subcommand_from score' -l features -r -F -d 'Score the recordings of this feature file from its stored rows'
 complete -c adfd -n '__fish_seen_subcommand_from score' -s o -l output -r -F -d 'Where the table goes (\'-\' = stdout)'
-complete -c adfd -n '__fish_seen_subcommand_from score' -l format -x -a 'tsv jsonl asvspoof2019 asvspoof2021 asvspoof5' -d 'Score table format: tsv (adfd\'s, with provenance), jsonl, asvspoof2019 (ID ATTACK KEY SCORE), asvspoof2021 (ID SCORE) or asvspoof5 (TSV: filename, cm-score)'
+complete -c adfd -n '__fish_seen_subcommand_from score' -l format -x -a 'tsv jsonl asvspoof2019 asvspoof2021 asvspoof5' -d 'Score table format: tsv (adfd\'s), jsonl, asvspoof2019 (ID ATTACK KEY SCORE), asvspoof2021 (ID SCORE) or asvspoof5 (TSV: filename, cm-score)'
+complete -c adfd -n '__fish_seen_subcommand_from score' -l provenance -d 'Also put what made the table inside it: leading \'#\' lines (tsv) or a first {"_meta": ...} record (jsonl). Without it the table holds only its header and rows; a file written with -o has its provenance beside it either way, in FILE.meta.json'
 complete -c adfd -n '__fish_seen_subcommand_from score' -l segments -d 'Add each recording\'s timeline: start-end:p_spoof for every segment'
 complete -c adfd -n '__fish_seen_subcommand_from score' -l from-list -r -F -d 'Read audio paths, one per line, from this file (\'-\' for stdin) instead of INPUT'
 complete -c adfd -n '__fish_seen_subcommand_from score' -l protocol -r -F -d 'Corpus description: ASVspoof 2019 LA protocol, ASVspoof 2021 LA/DF key, In-the-Wild meta.csv, or a CSV/TSV manifest with a header. INPUT is then the audio folder'
@@ -85,6 +88,7 @@ complete -c adfd -n '__fish_seen_subcommand_from score' -l device -x -a 'auto cp
 complete -c adfd -n '__fish_seen_subcommand_from score' -l batch-size -x -d 'Segments per batch on the device'
 complete -c adfd -n '__fish_seen_subcommand_from score' -l threshold -x -d 'Decide spoof where score < THRESHOLD (default: the bundled model\'s operating point, else 0, even odds)'
 complete -c adfd -n '__fish_seen_subcommand_from score' -l embedding-model -x -d 'Where an embedding model\'s network is now (folder or Hugging Face repo id), e.g. whisper=/models/whisper-base; its weights must be those it was trained with. Repeatable'
+complete -c adfd -n '__fish_seen_subcommand_from score' -l force -d 'Overwrite an existing output made from other inputs'
 complete -c adfd -n '__fish_seen_subcommand_from score' -l help -d 'Show the command\'s help'
 complete -c adfd -n '__fish_seen_subcommand_from score' -F
 complete -c adfd -n '__fish_seen_subcommand_from split' -s o -l output -r -F -d 'Folder for train.tsv, val.tsv and test.tsv'
@@ -95,6 +99,7 @@ complete -c adfd -n '__fish_seen_subcommand_from split' -l hold-out -x -d 'Attac
 complete -c adfd -n '__fish_seen_subcommand_from split' -l protocol -r -F -d 'Corpus description: ASVspoof 2019 LA protocol, ASVspoof 2021 LA/DF key, In-the-Wild meta.csv, or a CSV/TSV manifest with a header. INPUT is then the audio folder'
 complete -c adfd -n '__fish_seen_subcommand_from split' -l subset -x -a 'eval progress hidden_track all' -d 'ASVspoof 2021 keys: which subset to keep (eval, progress, hidden_track, all)'
 complete -c adfd -n '__fish_seen_subcommand_from split' -l seed -x -d 'Random seed: the same seed gives the same result on CPU'
+complete -c adfd -n '__fish_seen_subcommand_from split' -l force -d 'Overwrite an existing output made from other inputs'
 complete -c adfd -n '__fish_seen_subcommand_from split' -l help -d 'Show the command\'s help'
 complete -c adfd -n '__fish_seen_subcommand_from split' -F
 complete -c adfd -n '__fish_seen_subcommand_from train' -s m -l model -x -a 'cnn.v1 rnn.v1 crnn.v1 resnet18.v1 mobilenet_v3.v1 efficientnet_b0.v1 densenet121.v1 shufflenet_v2.v1 swin_t.v1 convnext_tiny.v1 googlenet.v1 mnasnet.v1 regnet.v1 mlp.v1 logreg.v1 layerweight.v1 fdl.v1 wavespec.v1 whisper-probe.v1' -d 'Registered model, e.g. cnn.v1 (see `adfd models`)'

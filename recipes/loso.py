@@ -151,14 +151,17 @@ def run(features: Path, output: Path, model: str, feature: str | None, overrides
 
 
 def _concatenate(parts: list[Path], output: Path) -> None:
-    """One score table from the per-source tables (the first one's header and provenance)."""
+    """One score table from the per-source tables (the first one's header, and its provenance beside it)."""
+    from adfd_core.sidecar import read_sidecar, write_sidecar
+
     lines: list[str] = []
     for i, part in enumerate(parts):
         for line in part.read_text(encoding="utf-8").splitlines():
-            is_header = line.startswith("#") or line.startswith("id\t")
+            is_header = line.startswith("#") or line.startswith("id\t")  # "#": tables of earlier adfd versions
             if i == 0 or not is_header:
                 lines.append(line)
     output.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_sidecar(output, read_sidecar(parts[0]) or {})
 
 
 # --------------------------------------------------------------------------- report

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from adfd_core.calibration import Calibration
-from adfd_core.scoretable import ScoreTable, write_scores
+from adfd_core.scoretable import ScoreTable, read_provenance, read_scores, write_scores
 from scripts import load_script
 
 @pytest.fixture(scope="module")
@@ -95,3 +95,14 @@ def test_join_can_leave_out_whole_sources(loso, tmp_path):
     with FeatureFile(tmp_path / "kept.h5") as ff:
         assert ff.column("id") == ["u0", "u2"]
         assert ff.all_rows("toy")[:, 0, 0, 0].tolist() == [0.0, 2.0]
+
+
+def test_the_folds_tables_join_into_one_plain_table_with_the_first_ones_provenance(loso, tmp_path):
+    parts = []
+    for k, ids in enumerate((["a", "b"], ["c"])):
+        parts.append(tmp_path / f"part{k}.tsv")
+        write_scores(ScoreTable.build(ids, np.arange(len(ids), dtype=float), provenance={"fold": k}), parts[-1])
+    out = tmp_path / "oof.tsv"
+    loso._concatenate(parts, out)
+    assert out.read_text().splitlines()[0].startswith("id\tpath\tscore")
+    assert read_scores(out).ids == ["a", "b", "c"] and read_provenance(out) == ({"fold": 0}, "sidecar")
