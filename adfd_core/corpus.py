@@ -169,26 +169,34 @@ def distinct(utts: Sequence[Utterance]) -> list[Utterance]:
     (``a.wav``, ``a.mp3``), else the path from the files' common folder (``x/a.wav``, ``y/a.wav``).
     """
     first: dict[str, Utterance] = {}
+    repeated: list[str] = []
     for utt in utts:
         key = str(utt.path) if str(utt.path) == "-" else str(_absolute(utt.path))
         if key in first:
-            log.warning("%s: listed more than once; taken once", utt.path)
+            repeated.append(f"{utt.path}: listed more than once; taken once")
         else:
             first[key] = utt
+    _warn_some(repeated)
     kept = list(first.values())
     counts = Counter(u.id for u in kept)
     clashing = {id_ for id_, n in counts.items() if n > 1}
     if not clashing:
         return kept
     renamed = {id_: _ids_from_paths([u for u in kept if u.id == id_]) for id_ in clashing}
-    taken = set(counts) - clashing
-    for id_, ids in renamed.items():
-        log.warning("%d files share the id %r; their ids are now %s", len(ids), id_, ", ".join(ids))
-        taken |= set(ids)
+    _warn_some([f"{len(ids)} files share the id {id_!r}; their ids are now {', '.join(ids)}" for id_, ids in renamed.items()])
+    taken = (set(counts) - clashing).union(*renamed.values())
     if len(taken) != len(kept):
         raise CorpusError(f"ids clash even with their paths: {', '.join(sorted(clashing)[:3])}")
     queue = {id_: iter(ids) for id_, ids in renamed.items()}
     return [dataclasses.replace(u, id=next(queue[u.id])) if u.id in queue else u for u in kept]
+
+
+def _warn_some(messages: list[str], shown: int = 5) -> None:
+    """The first ``shown`` of ``messages`` as warnings on the log, then how many more there were."""
+    for message in messages[:shown]:
+        log.warning("%s", message)
+    if len(messages) > shown:
+        log.warning("and %d more like these", len(messages) - shown)
 
 
 def _ids_from_paths(utts: list[Utterance]) -> list[str]:
@@ -546,8 +554,8 @@ def _from_folder_manifest(folder: Path) -> list[Utterance] | None:
         except CorpusError as exc:
             log.warning("%s: not used, so the folder is scanned for audio and labelled by its folder names: %s", manifest, exc)
             return None
-        columns = sorted({"label", "attack", "speaker", "group"} | {k for u in utts for k in u.meta})
-        log.info("%s: %d recordings, labels and columns (%s) from this manifest", manifest, len(utts), ", ".join(columns))
+        log.info("%s: %d recordings, labels and columns (%s) from this manifest", manifest, len(utts),
+                 ", ".join(_header(_first_line(manifest))))
         return utts
     return None
 

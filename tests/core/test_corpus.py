@@ -217,6 +217,9 @@ def test_list_empty_is_an_error_and_clashing_ids_come_from_the_paths(caplog):
     caplog.clear()
     assert [u.id for u in from_list(["/d/a.wav", "/d/b.wav", "/d/../d/a.wav"])] == ["a", "b"]
     assert "/d/a.wav: listed more than once; taken once" in caplog.text
+    caplog.clear()
+    assert len(from_list([f"/d/{c}.{ext}" for c in "abcdefgh" for ext in ("wav", "flac")])) == 16
+    assert len(caplog.records) == 6 and caplog.records[-1].getMessage() == "and 3 more like these"  # a few, then a count
 
 
 # --------------------------------------------------------------------------- manifests
