@@ -54,7 +54,8 @@ def _copy(stream: BinaryIO, limit: int) -> tuple[Path, str]:
         for chunk in iter(lambda: stream.read(COPY_CHUNK_BYTES), b""):
             size += len(chunk)
             if size > limit:
-                raise CorpusError(f"<stdin>: more than {limit / (1 << 30):g} GiB of audio on standard input; "
+                shown = f"{limit / (1 << 30):g} GiB" if limit >= 1 << 30 else f"{limit:,} bytes"
+                raise CorpusError(f"<stdin>: more than {shown} of audio on standard input; "
                                   "save it to a file and give the file's path instead")
             digest.update(chunk)
             out.write(chunk)

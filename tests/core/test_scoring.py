@@ -7,7 +7,6 @@ their p_spoof. Batching, streaming long files and reading a feature file must no
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from pathlib import Path
 
