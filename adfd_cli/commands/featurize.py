@@ -18,7 +18,8 @@ from adfd_core.frontends.params import MAX_SEGMENT_SECONDS
 def featurize(
     input: Annotated[
         str | None,
-        typer.Argument(help="Audio folder, manifest or protocol file; with --protocol, the folder holding the audio."),
+        typer.Argument(help="Audio folder (read through its manifest.tsv when it holds one), manifest or protocol file; "
+                       "with --protocol, the folder holding the audio; '-' is one recording on stdin."),
     ] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Feature file to write (HDF5).")] = Path("feats.h5"),
     feature: Annotated[

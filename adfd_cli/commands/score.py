@@ -16,7 +16,8 @@ from adfd_cli.interrupts import Interrupted
 
 def score(
     inputs: Annotated[
-        list[str] | None, typer.Argument(help="Audio files, folders, manifests or protocol files.", show_default=False)
+        list[str] | None, typer.Argument(help="Audio files, folders, manifests or protocol files; '-' is audio on stdin.",
+                                   show_default=False)
     ] = None,
     model: Annotated[
         list[Path] | None,
