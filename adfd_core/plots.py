@@ -8,10 +8,9 @@ so a narrow range of scores (say 0.99990 to 0.99999) reads without an offset.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -75,20 +74,19 @@ def evaluation_title(table: ScoreTable, key: str | Path | None = None) -> str:
     """"SYSTEM on DATA": the models (or fused tables) that made ``table`` as its provenance names them, else
     its file name; the labels' source and the class counts."""
     bonafide, spoof = class_scores(table)
-    system, data = _system(table.comments), Path(table.source).name
+    system, data = _system(table.provenance), Path(table.source).name
     labels = f"labels of {Path(key).name}" if key is not None else "its own labels"
     return f"{system + ' on ' if system else ''}{data} ({labels}): {bonafide.size} bona fide, {spoof.size} spoof"
 
 
-def _system(comments: list[str]) -> str:
-    """The model names (``models`` comment) or fused inputs (``inputs``) a table's provenance lists, joined by +."""
-    for comment in comments:
-        name, _, value = comment.partition(": ")
-        if name in ("models", "inputs"):
+def _system(provenance: dict[str, Any]) -> str:
+    """The model names (``models``) or fused inputs (``inputs``) a table's provenance lists, joined by +."""
+    for name in ("models", "inputs"):
+        if name in provenance:
             try:
-                items = json.loads(value)
-                return " + ".join(str(i.get("model") or Path(str(i.get("source") or i.get("path"))).name) for i in items)
-            except (ValueError, AttributeError, TypeError):
+                return " + ".join(str(i.get("model") or Path(str(i.get("source") or i.get("path"))).name)
+                                  for i in provenance[name])
+            except (AttributeError, TypeError):
                 return ""
     return ""
 

@@ -7,9 +7,10 @@ bona fide (the ASVspoof convention). The table holds nothing else, so pandas (``
 csvkit, awk and R read it as it is.
 
 What made a table (its provenance) is written beside a file, in ``FILE.meta.json`` (``adfd_core.sidecar``),
-whatever the format. Asked for (``inline_provenance``), it also goes in the table itself: leading ``#``
-lines in TSV, a first ``{"_meta": {...}}`` record in JSON lines. Both are read back, as are the ``#``
-lines of tables from earlier adfd versions.
+whatever the format, with the sha256 of the table it describes. Asked for (``inline_provenance``), it
+also goes in the table itself: leading ``#`` lines in TSV, a first ``{"_meta": {...}}`` record in JSON
+lines. Reading takes the sidecar while it matches the table (a table changed since is not described
+by it), else what the table holds, ``#`` lines of tables from earlier adfd versions included.
 
 Also read: JSON lines (one object per row, as written here), ASVspoof 2019 CM score files
 (``ID ATTACK KEY SCORE``), ASVspoof 2021 score files (``ID SCORE``) and ASVspoof 5 TSVs (header
@@ -41,7 +42,7 @@ from adfd_core.errors import AdfdError
 from adfd_core.escaping import escape, unescape
 from adfd_core.outputs import atomic_text, why_unwritable
 from adfd_core.provenance import digest
-from adfd_core.sidecar import file_sha256, read_sidecar, write_sidecar
+from adfd_core.sidecar import file_sha256, read_sidecar, sidecar_path, write_sidecar
 
 COLUMNS = ("id", "path", "score", "p_spoof", "decision", "label", "attack")
 FORMATS = ("tsv", "jsonl", "asvspoof2019", "asvspoof2021", "asvspoof5")
@@ -50,6 +51,7 @@ UNKNOWN = "-"  # an unknown path or attack, or no decision (a row without a scor
 SCORE_LIMIT = 30.0  # |log-odds| cap: probabilities of exactly 0 or 1 stay finite
 
 META_KEY = "_meta"  # the key of a JSON lines table's provenance record
+TABLE_SHA256 = "table_sha256"  # the sidecar's record of the table it describes
 INLINE_PROVENANCE = ("tsv", "jsonl")  # the formats that can carry their provenance inside
 _ASV5_ID, _ASV5_SCORE = "filename", "cm-score"
 _ASV5_LABELS = ("cm-label", "label", "key")
@@ -152,7 +154,7 @@ def decide(scores: Sequence[float] | np.ndarray, threshold: float = 0.0) -> list
 
 def read_scores(source: str | Path | TextIO) -> ScoreTable:
     """A score table in any format this module reads (see the module doc); "-" reads stdin.
-    Its ``provenance`` is what the table holds inline (see ``read_provenance`` for the sidecar's)."""
+    Its ``provenance``: its sidecar's while that matches the table, else what the table holds."""
     name, text = _read_text(source)
     lines = text.splitlines()
     comments, start = [], 0
@@ -170,19 +172,30 @@ def read_scores(source: str | Path | TextIO) -> ScoreTable:
         if not texts:
             raise ScoreTableError(f"{name}: no scores")
     table = _table(name, *_parser_for(name, texts[0])(name, numbers, texts))
-    table.provenance = record if record is not None else _from_comments(comments)
     table.source = name
     table.sha256 = hashlib.sha256(text.encode()).hexdigest()
+    inline = record if record is not None else _from_comments(comments)
+    table.provenance = _matching_sidecar(source, table.sha256) or inline
     return table
 
 
 def read_provenance(path: str | Path) -> tuple[dict[str, Any], str]:
     """(what made the table at ``path``, where that was found: "sidecar", "table" or "none")."""
-    record = read_sidecar(path)
-    if record is not None:
-        return record, "sidecar"
-    inline = read_scores(path).provenance
-    return inline, "table" if inline else "none"
+    table = read_scores(path)
+    if _matching_sidecar(path, table.sha256) is not None:
+        return table.provenance, "sidecar"
+    return table.provenance, "table" if table.provenance else "none"
+
+
+def _matching_sidecar(source: str | Path | TextIO, sha256: str) -> dict[str, Any] | None:
+    """The record of the sidecar of a table file whose text has digest ``sha256``; None when there is
+    none or it describes another text (the table was changed or replaced since)."""
+    if not isinstance(source, (str, Path)) or str(source) == "-":
+        return None
+    record = read_sidecar(source)
+    if record is None or record.pop(TABLE_SHA256, None) != sha256:
+        return None
+    return record
 
 
 def describe_scores(path: str | Path) -> dict[str, Any]:
@@ -191,7 +204,8 @@ def describe_scores(path: str | Path) -> dict[str, Any]:
     record, found = read_provenance(path)
     return {"path": str(path), "rows": len(table), "unscored": int(np.isnan(table.scores).sum()),
             "labels": dict(Counter(table.labels)), "decisions": dict(Counter(table.decisions)),
-            "extra_columns": list(table.extra), "provenance": record, "provenance_from": found}
+            "extra_columns": list(table.extra), "provenance": record, "provenance_from": found,
+            "sidecar_outdated": found != "sidecar" and sidecar_path(path).is_file()}
 
 
 def _meta_record(name: str, line: int, text: str) -> dict[str, Any] | None:
@@ -417,7 +431,12 @@ def write_scores(table: ScoreTable, dest: str | Path | TextIO, fmt: str = "tsv",
             out.writelines(_INLINE[fmt](table.provenance))
         out.writelines(_LINES[fmt](table))
     if isinstance(dest, (str, Path)) and str(dest) != "-" and Path(dest).is_file():
-        write_sidecar(dest, table.provenance)
+        write_provenance(dest, table.provenance)
+
+
+def write_provenance(path: str | Path, record: dict[str, Any]) -> None:
+    """Write ``record`` as the provenance of the table file at ``path``: its sidecar, with the table's sha256."""
+    write_sidecar(path, {**record, TABLE_SHA256: file_sha256(path)})
 
 
 @contextmanager

@@ -152,7 +152,7 @@ def run(features: Path, output: Path, model: str, feature: str | None, overrides
 
 def _concatenate(parts: list[Path], output: Path) -> None:
     """One score table from the per-source tables (the first one's header, and its provenance beside it)."""
-    from adfd_core.sidecar import read_sidecar, write_sidecar
+    from adfd_core.scoretable import read_provenance, write_provenance
 
     lines: list[str] = []
     for i, part in enumerate(parts):
@@ -161,7 +161,7 @@ def _concatenate(parts: list[Path], output: Path) -> None:
             if i == 0 or not is_header:
                 lines.append(line)
     output.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    write_sidecar(output, read_sidecar(parts[0]) or {})
+    write_provenance(output, read_provenance(parts[0])[0])
 
 
 # --------------------------------------------------------------------------- report

@@ -111,6 +111,8 @@ def _score_table_text(out: Console, d: dict) -> None:
     if d["extra_columns"]:
         out.print("extra columns: " + ", ".join(d["extra_columns"]), markup=False)
     where = {"sidecar": f"{d['path']}.meta.json", "table": "inside the table", "none": "none recorded"}[d["provenance_from"]]
+    if d["sidecar_outdated"]:
+        out.print(f"{d['path']}.meta.json describes another table (this one was changed since); not used", markup=False)
     out.print(f"provenance ({where}):", markup=False)
     for key, value in d["provenance"].items():
         out.print(f"  {key}: {value if isinstance(value, str) else json.dumps(value)}", markup=False)

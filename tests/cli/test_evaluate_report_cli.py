@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from adfd_core.scoretable import ScoreTable, provenance_comments, write_scores
+from adfd_core.scoretable import ScoreTable, write_scores
 
 from .helpers import ADFD, adfd
 
@@ -28,7 +28,7 @@ def scored(tmp_path_factory):
     y = np.where(np.array(labels) == "bonafide", 1.0, -1.0)
     table = root / "scores.tsv"
     write_scores(ScoreTable.build(ids, 1.5 * y + rng.normal(size=120), labels=labels, attacks=["-"] * 60 + ["A07", "A08"] * 30,
-                                  comments=provenance_comments(models=[{"path": "m.safetensors", "model": "cnn.v1"}])), table)
+                                  provenance={"models": [{"path": "m.safetensors", "model": "cnn.v1"}]}), table)
     key = root / "manifest.tsv"
     key.write_text("id\tpath\tlabel\tsource\tspeaker\n" + "".join(
         f"{i}\t{i}.wav\t{label}\t{'studio' if k % 3 else 'phone'}\tspk{k % 12}\n" for k, (i, label) in enumerate(zip(ids, labels))))

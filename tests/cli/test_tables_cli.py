@@ -5,6 +5,7 @@ and folders read through their manifest. Every run is a subprocess, as a user ru
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import struct
@@ -66,6 +67,7 @@ def test_a_score_table_loads_in_pandas_and_its_provenance_lies_beside_it(s):
     info = adfd("info", str(out), "--json")
     assert info.returncode == 0, info.stderr
     described = json.loads(info.stdout)
+    assert made.pop("table_sha256") == hashlib.sha256(out.read_bytes()).hexdigest()  # the table it describes
     assert described["provenance_from"] == "sidecar" and described["provenance"] == made
     assert described["rows"] == 4 and described["labels"] == {"bonafide": 2, "spoof": 2}
     text = adfd("info", str(out))

@@ -10,7 +10,7 @@ import pytest
 
 from adfd_core import metrics
 from adfd_core.plots import evaluation_figure, evaluation_title, plot_evaluation
-from adfd_core.scoretable import ScoreTable, provenance_comments
+from adfd_core.scoretable import ScoreTable
 
 RNG = np.random.default_rng(0)
 WIDE = (RNG.normal(1.0, 1.0, 300), RNG.normal(-1.0, 1.0, 2700))  # a 9:1 spoof-heavy set
@@ -85,7 +85,7 @@ def test_a_narrow_score_range_gets_distinct_ticks_without_an_offset_and_an_outsi
 
 def test_the_title_names_the_system_and_the_data(tmp_path):
     table = ScoreTable.build(["a", "b"], [1.0, -1.0], labels=["bonafide", "spoof"], source="runs/eval.tsv",
-                             comments=provenance_comments(models=[{"path": "m.safetensors", "model": "cnn.v1"}]))
+                             provenance={"models": [{"path": "m.safetensors", "model": "cnn.v1"}]})
     title = evaluation_title(table, key="ASVspoof2019.LA.cm.eval.trl.txt")
     assert title == "cnn.v1 on eval.tsv (labels of ASVspoof2019.LA.cm.eval.trl.txt): 1 bona fide, 1 spoof"
     fig = evaluation_figure(*WIDE, title=title)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -21,6 +22,7 @@ from adfd_core.scoretable import (
     ScoreTableError,
     apply_key,
     decide,
+    describe_scores,
     log_odds,
     read_provenance,
     read_scores,
@@ -69,8 +71,19 @@ def test_tsv_round_trip_keeps_every_column_exactly(tmp_path):
     np.testing.assert_array_equal(back.scores, t.scores)  # exact, NaN included
     np.testing.assert_array_equal(back.p_spoof, t.p_spoof)
     assert back.source == str(path) and len(back.sha256) == 64
-    assert back.provenance == {} and read_provenance(path) == (t.provenance, "sidecar")
-    assert json.loads((tmp_path / "s.tsv.meta.json").read_text()) == t.provenance
+    assert back.provenance == t.provenance and read_provenance(path) == (t.provenance, "sidecar")
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert json.loads((tmp_path / "s.tsv.meta.json").read_text()) == {**t.provenance, "table_sha256": sha}
+
+
+def test_a_sidecar_describes_only_the_table_it_was_written_with(tmp_path):
+    path = tmp_path / "s.tsv"
+    write_scores(sample(), path, inline_provenance=True)
+    path.write_text(path.read_text().replace("LA_E_1\t", "LA_E_9\t"))  # changed by hand since
+    assert read_provenance(path) == (sample().provenance, "table")  # what the table holds, not the stale sidecar
+    path.write_text("id\tscore\nx\t1\n")
+    assert read_scores(path).provenance == {} and read_provenance(path) == ({}, "none")
+    assert describe_scores(path)["sidecar_outdated"]
 
 
 def test_a_written_tsv_parses_as_pandas_and_csvkit_parse_it(tmp_path):
