@@ -16,7 +16,8 @@ from adfd_cli import options
 def info(
     path: Annotated[
         Path | None,
-        typer.Argument(help="Feature file (.h5), model file (.safetensors) or score table (its FILE.meta.json is read) to describe."),
+        typer.Argument(help="Feature file (.h5), model file (.safetensors) or score table (its FILE.meta.json is read) "
+                       "to describe."),
     ] = None,
     features: Annotated[bool, typer.Option("--features", help="List the registered front-ends instead.")] = False,
     default_model: Annotated[
