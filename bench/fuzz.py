@@ -338,7 +338,7 @@ def memory_check(files: list[Path], work: Path, model: list[str]) -> list[dict]:
     results = []
     for path in [biggest, *crafted_worst_cases(work / "worst")]:
         models = [arg for m in model for arg in ("-m", m)]
-        code, stderr, wall, peak_mb = _run(["score", str(path), "-o", str(work / "one.tsv"), *models], 1800)
+        code, stderr, wall, peak_mb = _run(["score", str(path), "-o", str(work / "one.tsv"), "--force", *models], 1800)
         results.append({"file": path.name, "bytes": path.stat().st_size, "stated_frames": _stated_frames(path),
                         "exit": code, "wall_s": round(wall, 1), "peak_mb": round(peak_mb)})
         print(f"memory: {path.name}: exit {code}, {wall:.1f} s, {peak_mb:.0f} MB", file=sys.stderr, flush=True)

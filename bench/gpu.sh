@@ -65,7 +65,7 @@ run_model() {  # NAME MODEL [train options...]: train, score the test part, eval
     local name=$1 model=$2
     shift 2
     timed "$name: train" adfd train "$OUT/train.h5" -m "$model" -o "$OUT/$name.safetensors" "${TRAIN[@]}" "$@"
-    timed "$name: score" adfd score --features "$OUT/test.h5" -m "$OUT/$name.safetensors" --device "$DEVICE" -o "$OUT/$name.tsv"
+    timed "$name: score" adfd score --features "$OUT/test.h5" -m "$OUT/$name.safetensors" --device "$DEVICE" -o "$OUT/$name.tsv" --force
     adfd evaluate "$OUT/$name.tsv" --json | python -c "import json, sys; print('$name', {k: v for k, v in json.load(sys.stdin).items() if not isinstance(v, (dict, list))})"
 }
 {

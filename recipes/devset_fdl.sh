@@ -26,7 +26,7 @@ for split in group xfam; do
         # shellcheck disable=SC2086
         adfd train "$WORK/$split-train-wave.h5" --val "$WORK/$split-val-wave.h5" -m fdl.v1 "${TRAIN[@]}" $extra \
             -o "$stem.safetensors" --force
-        adfd score --features "$WORK/group-test-wave.h5" -m "$stem.safetensors" -o "$stem.tsv"
+        adfd score --features "$WORK/group-test-wave.h5" -m "$stem.safetensors" -o "$stem.tsv" --force  # the model was just remade
         adfd evaluate "$stem.tsv" --json > "$stem.json"
     done
 done

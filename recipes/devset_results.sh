@@ -29,7 +29,7 @@ for split in group xfam; do
         # shellcheck disable=SC2086
         adfd train "$WORK/$split-train.h5" --val "$WORK/$split-val.h5" -m "$model" -f "$feature" \
             "${TRAIN[@]}" $extra -o "$stem.safetensors" --force
-        adfd score --features "$WORK/group-test.h5" -m "$stem.safetensors" -o "$stem.tsv"
+        adfd score --features "$WORK/group-test.h5" -m "$stem.safetensors" -o "$stem.tsv" --force  # the model was just remade
         adfd evaluate "$stem.tsv" --json > "$stem.json"
     done
     # The paper's best spectrogram ensemble (its Whisper-MLP member comes with the embedding issue).
