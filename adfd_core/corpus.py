@@ -529,6 +529,8 @@ def read_corpus(source: str | Path, protocol: Path | None = None, subset: str = 
         from adfd_core.stdin_audio import stdin_utterance
 
         stream = stdin or sys.stdin
+        if stream is None:  # started with standard input closed
+            raise CorpusError("<stdin>: closed; pipe the audio in")
         return [stdin_utterance(getattr(stream, "buffer", stream))]
     source = Path(source)
     if protocol is not None:
