@@ -11,6 +11,7 @@ from adfd_cli.commands.explain import explain
 from adfd_cli.commands.featurize import featurize
 from adfd_cli.commands.fuse import fuse
 from adfd_cli.commands.info import info
+from adfd_cli.commands.merge import merge
 from adfd_cli.commands.models import models
 from adfd_cli.commands.score import score
 from adfd_cli.commands.split import split
@@ -30,6 +31,7 @@ app.command("split", epilog=EXIT_CODES_HELP)(split)
 app.command("train", epilog=EXIT_CODES_HELP)(train)
 app.command("bundle", epilog=EXIT_CODES_HELP)(bundle)
 app.command("fuse", epilog=EXIT_CODES_HELP)(fuse)
+app.command("merge", epilog=EXIT_CODES_HELP)(merge)
 app.command("evaluate", epilog=EXIT_CODES_HELP)(evaluate)
 app.command("score", epilog=EXIT_CODES_HELP)(score)
 app.command("explain", epilog=EXIT_CODES_HELP)(explain)

@@ -67,3 +67,55 @@ ScoreFormat = Annotated[
         "asvspoof2021 (ID SCORE) or asvspoof5 (TSV: filename, cm-score).",
     ),
 ]
+
+
+def _shard(value: str | None) -> str | None:
+    """Callback of --shard: K/N with 1 <= K <= N, or a usage error."""
+    from adfd_core.shards import Shard, ShardError
+
+    if value is not None:
+        try:
+            Shard.parse(value)
+        except ShardError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    return value
+
+
+def _ray_address(value: str | None) -> str | None:
+    """Callback of --ray: refuse an ADDRESS that is an input path (``--ray INPUT`` took INPUT as the address)."""
+    if value not in (None, RAY_LOCAL) and Path(value).exists():
+        raise typer.BadParameter(f"took {value!r}, a path, as the cluster's ADDRESS; write --ray before another option, "
+                                 "or --ray=ADDRESS")
+    return value
+
+
+RAY_LOCAL = "local"  # --ray without an ADDRESS: a local Ray instance
+Shard = Annotated[
+    str | None,
+    typer.Option("--shard", metavar="K/N", callback=_shard,
+                 help="Process only the K-th of N deterministic shards of the inputs (K = 1..N), e.g. one task of a "
+                      "Slurm array; join the outputs with `adfd merge`."),
+]
+Ray = Annotated[
+    str | None,
+    typer.Option("--ray", metavar="[ADDRESS]", is_flag=False, flag_value=RAY_LOCAL, callback=_ray_address,
+                 help="Run on a Ray cluster (pip install 'adfd[ray]'): the one at ADDRESS (host:port), or without it a "
+                      "local Ray instance. Shards are committed beside the output; a rerun redoes only unfinished ones."),
+]
+RayShards = Annotated[
+    int | None,
+    typer.Option("--ray-shards", min=1, metavar="N", help="With --ray: cut the inputs into N shards (default: one per 200)."),
+]
+
+
+def cluster(shard: str | None, ray: str | None, ray_shards: int | None):
+    """The Ray cluster that --ray and --ray-shards name (None without --ray); a usage error for --shard with --ray."""
+    if shard is not None and ray is not None:
+        raise typer.BadParameter("--ray cuts the inputs into shards itself; give --shard or --ray, not both", param_hint="--shard")
+    if ray is None:
+        if ray_shards is not None:
+            raise typer.BadParameter("only with --ray", param_hint="--ray-shards")
+        return None
+    from adfd_core.distributed_ray import Cluster
+
+    return Cluster(None if ray == RAY_LOCAL else ray, ray_shards)

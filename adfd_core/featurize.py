@@ -31,6 +31,7 @@ from adfd_core.stdin_audio import STDIN, stdin_sha256
 
 if TYPE_CHECKING:
     from adfd_core.frontends import Frontend
+    from adfd_core.shards import Shard
 
 
 @dataclass(frozen=True)
@@ -67,21 +68,24 @@ def featurize(
     inputs: dict[str, Any] | None = None,
     command: list[str] | None = None,
     observer: Observer | None = None,
+    shard: "Shard | None" = None,
 ) -> FeaturizeResult:
     """Featurize ``utterances`` into the HDF5 file ``output``; see the module docstring.
 
     inputs: how the corpus was named (source, protocol, ...), recorded in the file's provenance.
+    shard: featurize only that shard of ``utterances`` (adfd_core.shards), into a file that records it.
     """
     from adfd_core.store import committed_ids
 
     observer = observer or Silent()
-    utterances, recipes = with_copies(utterances, options.augment_copies, options.augment_seed)
+    everything = with_copies(utterances, options.augment_copies, options.augment_seed)[0] if shard else None
+    utterances, recipes = with_copies(shard.select(utterances) if shard else utterances, options.augment_copies, options.augment_seed)
     # Decoding starts before torch is imported (about a second of CPU), with the utterances an
     # interrupted run left out; checked below once the writer has opened the file.
     done = committed_ids(output)
     early = not Path(output).exists()
     with _decode_ahead([u for u in utterances if u.id not in done], recipes, options.jobs) if early else nullcontext() as decoded:
-        return _run(utterances, recipes, output, options, inputs, command, observer, done, decoded)
+        return _run(utterances, recipes, output, options, inputs, command, observer, done, decoded, (shard, everything))
 
 
 def with_copies(utterances: Sequence[Utterance], copies: int, seed: int,
@@ -108,7 +112,7 @@ def _decode_ahead(todo: Sequence[Utterance], recipes: Mapping[str, Recipe], jobs
 
 def _run(utterances: Sequence[Utterance], recipes: Mapping[str, Recipe], output: Path, options: FeaturizeOptions,
          inputs: dict[str, Any] | None, command: list[str] | None, observer: Observer, done: set[str],
-         decoded: DecodeAhead | None) -> FeaturizeResult:
+         decoded: DecodeAhead | None, sharded: "tuple[Shard | None, list[Utterance] | None]") -> FeaturizeResult:
     from adfd_core.startup import heavy_imports
     from adfd_core.store import FeatureFile, FeatureWriter, partial_path
 
@@ -122,17 +126,15 @@ def _run(utterances: Sequence[Utterance], recipes: Mapping[str, Recipe], output:
         for name in options.features
     }
     specs = {name: _stored_spec(fe) for name, fe in frontends.items()}
-    augment = {"copies": options.augment_copies, "seed": options.augment_seed, "chain": ChannelAugment().describe()}
-    made_from: dict[str, Any] = {"specs": specs, "inputs": sorted((u.id, str(u.path)) for u in utterances)}
-    if options.augment_copies:
-        made_from["augment"] = augment
-    if any(u.path == STDIN for u in utterances):
-        made_from["stdin_sha256"] = stdin_sha256()
-    identity = digest(made_from)
+    shard, everything = sharded
+    identity = run_identity(everything or utterances, specs, options)
     record = provenance(
         command, inputs=inputs or {}, features=specs, segment_seconds=options.segment_seconds, device=str(device),
-        augment=augment if options.augment_copies else None,
+        augment=_augment(options) if options.augment_copies else None,
     )
+    if shard is not None:
+        record["shard"] = shard.record(identity)
+        identity = shard.identity(identity)
     part = partial_path(output)
     with storage_errors(part):
         writer = FeatureWriter.open(output, specs, identity, record, force=options.force)
@@ -157,6 +159,28 @@ def _run(utterances: Sequence[Utterance], recipes: Mapping[str, Recipe], output:
             return result
         finally:
             writer.close()
+
+
+def run_identity(utterances: Sequence[Utterance], specs: Mapping[str, dict], options: FeaturizeOptions) -> str:
+    """The digest of what decides a feature file's contents: the stored specs and every (copied) input."""
+    made_from: dict[str, Any] = {"specs": specs, "inputs": sorted((u.id, str(u.path)) for u in utterances)}
+    if options.augment_copies:
+        made_from["augment"] = _augment(options)
+    if any(u.path == STDIN for u in utterances):
+        made_from["stdin_sha256"] = stdin_sha256()
+    return digest(made_from)
+
+
+def _augment(options: FeaturizeOptions) -> dict[str, Any]:
+    return {"copies": options.augment_copies, "seed": options.augment_seed, "chain": ChannelAugment().describe()}
+
+
+def stored_specs(options: FeaturizeOptions, device: str = "cpu") -> dict[str, dict]:
+    """The specs a run with ``options`` stores, per feature name (each front-end built to learn its own)."""
+    from adfd_core.frontends import build
+
+    return {name: _stored_spec(build(name, segment_seconds=options.segment_seconds, **options.params.get(name, {})))
+            for name in options.features}
 
 
 def _stored_spec(fe: "Frontend") -> dict:

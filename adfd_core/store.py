@@ -125,7 +125,7 @@ class FeatureWriter:
         path = Path(path)
         part = partial_path(path)
         if path.exists() and not force:
-            if _identity_of(path) == identity:
+            if identity_of(path) == identity:
                 return None
             raise StoreError(f"{path}: exists and was made from other inputs or features; use --force to overwrite it")
         h5 = _resume(part, identity, force) if part.exists() else None
@@ -365,7 +365,8 @@ def committed_ids(path: Path) -> set[str]:
         return set()
 
 
-def _identity_of(path: Path) -> str | None:
+def identity_of(path: Path) -> str | None:
+    """The identity a feature file records (None when it cannot be read)."""
     try:
         with h5py.File(path, "r") as h5:
             return str(h5.attrs.get("identity", ""))

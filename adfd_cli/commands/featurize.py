@@ -67,11 +67,15 @@ def featurize(
     device: options.Device = "auto",
     batch_size: options.BatchSize = 64,
     force: options.Force = False,
+    shard: options.Shard = None,
+    ray: options.Ray = None,
+    ray_shards: options.RayShards = None,
 ) -> int:
     """Decode audio, compute features and write them to one HDF5 file.
 
     Several --feature and --embedding values are computed in one pass over the audio. A rerun of an
     interrupted command resumes it. Inputs that cannot be decoded are named on stderr and recorded in the file.
+    --ray runs on a Ray cluster and --shard K/N does one shard; either way the result is the single run's file.
     """
     from adfd_core.corpus import read_corpus
     from adfd_core.featurize import FeaturizeOptions
@@ -88,6 +92,7 @@ def featurize(
         if name not in names:
             raise typer.BadParameter(f"{name}.{key}: {name} is not computed; add -f {name} or -e {name}", param_hint="--param")
         params[name] = {**params.get(name, {}), key: value}
+    cluster = options.cluster(shard, ray, ray_shards)
     if (input is None) == (from_list is None):
         raise typer.BadParameter("give exactly one of INPUT or --from-list", param_hint="INPUT")
     source = from_list if from_list is not None else input
@@ -97,7 +102,15 @@ def featurize(
     opts = FeaturizeOptions(names, segment_seconds, device, jobs, batch_size, force, params, augment_copies, augment_seed)
     inputs = {"source": source, "protocol": str(protocol) if protocol else None, "subset": subset, "utterances": len(utts)}
     with progress() as bar:
-        result = run_featurize(utts, output, opts, inputs=inputs, observer=BarObserver(bar, "featurize"))
+        observer = BarObserver(bar, "featurize")
+        if cluster is not None:
+            from adfd_core.distributed_ray import featurize_on_ray
+
+            result = featurize_on_ray(utts, output, opts, cluster, inputs=inputs, command=list(sys.argv), observer=observer)
+        else:
+            from adfd_core.shards import Shard
+
+            result = run_featurize(utts, output, opts, inputs=inputs, observer=observer, shard=Shard.parse(shard) if shard else None)
     if result.up_to_date:
         err.print(f"{output}: already complete for these inputs and features; nothing to do")
         for _, path, reason in result.failures:

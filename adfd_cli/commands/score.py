@@ -50,6 +50,9 @@ def score(
                           "whisper=/models/whisper-base; its weights must be those it was trained with. Repeatable."),
     ] = None,
     force: options.Force = False,
+    shard: options.Shard = None,
+    ray: options.Ray = None,
+    ray_shards: options.RayShards = None,
 ) -> int:
     """Score recordings: higher score = more bona fide; p_spoof is the probability of spoof.
 
@@ -59,6 +62,7 @@ def score(
     Recordings that cannot be read are named on stderr and in the output, and the exit code is 3.
     INPUT '-' is audio on stdin (sox in.mp3 -t wav - | adfd score -). A file named twice is scored once;
     files whose names differ only in their suffix get ids with it (a.wav, a.mp3).
+    --ray scores on a Ray cluster, --shard K/N one shard (for `adfd merge`); either gives the single run's rows.
     """
     from adfd_core.corpus import read_inputs
     from adfd_core.outputs import check_output
@@ -83,6 +87,12 @@ def score(
     if threshold is not None and not math.isfinite(threshold):
         raise typer.BadParameter(f"must be a finite number, got {threshold}", param_hint="--threshold")
     networks = _networks(embedding_model or [])
+    cluster = options.cluster(shard, ray, ray_shards)
+    if shard is not None or cluster is not None:
+        from adfd_core.sharded_scoring import ScoreJob
+
+        job = ScoreJob(tuple(model) if model else None, networks, segments, threshold, device, batch_size, jobs)
+        return _score_distributed(inputs or [], from_list, protocol, subset, job, output, fmt, shard, cluster, features)
     torch_device = resolve_device(device)
     model_paths = model or default_model_paths()
     check_output(output, [*model_paths, features, from_list, protocol, *(inputs or [])])
@@ -117,6 +127,42 @@ def score(
         err.print(f"{len(results) - len(failed)} recordings scored, {len(failed)} failed")
     return 3 if failed else 0
 
+
+def _score_distributed(inputs: list[str], from_list: str | None, protocol: Path | None, subset: str, job, output: str,
+                       fmt: str, shard: str | None, cluster, features: Path | None) -> int:
+    """`score --shard` (one shard table) or `score --ray` (the whole table, from shard tables beside the output)."""
+    from adfd_core.corpus import read_inputs
+    from adfd_core.outputs import check_output
+    from adfd_core.scoretable import write_scores
+
+    if features is not None:
+        raise typer.BadParameter("--shard and --ray score audio; score a feature file in one process", param_hint="--features")
+    if shard is not None and fmt != "tsv":
+        raise typer.BadParameter("a shard table is adfd TSV, for `adfd merge`; choose the format when merging", param_hint="--format")
+    if cluster is not None and output == "-":
+        raise typer.BadParameter("--ray commits shard tables beside the output; give the table a file name", param_hint="--output")
+    check_output(output, [*(job.models or []), from_list, protocol, *inputs])
+    utts = read_inputs(inputs, path_list=from_list, protocol=protocol, subset=subset, stdin=sys.stdin)
+    check_output(output, [u.path for u in utts])
+    with progress() as bar:
+        observer = BarObserver(bar, "score")
+        if shard is not None:
+            from adfd_core.shards import Shard
+            from adfd_core.sharded_scoring import score_shard
+
+            failed = len(score_shard(utts, job, Shard.parse(shard), output, list(sys.argv), observer))
+            scored = len(Shard.parse(shard).select(utts)) - failed
+        else:
+            from adfd_core.distributed_ray import finish, score_on_ray
+
+            table = score_on_ray(utts, job, Path(output), cluster, list(sys.argv), observer)
+            write_scores(table, output, fmt)
+            finish(Path(output))
+            failed = sum(1 for e in table.extra.get("error", []) if e)
+            scored = len(table) - failed
+    if failed:
+        err.print(f"{scored} recordings scored, {failed} failed")
+    return 3 if failed else 0
 
 
 def _networks(values: list[str]) -> dict[str, str]:
