@@ -81,15 +81,6 @@ def _shard(value: str | None) -> str | None:
     return value
 
 
-def _ray_address(value: str | None) -> str | None:
-    """Callback of --ray: refuse an ADDRESS that is an input path (``--ray INPUT`` took INPUT as the address)."""
-    if value not in (None, RAY_LOCAL) and Path(value).exists():
-        raise typer.BadParameter(f"took {value!r}, a path, as the cluster's ADDRESS; write --ray before another option, "
-                                 "or --ray=ADDRESS")
-    return value
-
-
-RAY_LOCAL = "local"  # --ray without an ADDRESS: a local Ray instance
 Shard = Annotated[
     str | None,
     typer.Option("--shard", metavar="K/N", callback=_shard,
@@ -97,10 +88,14 @@ Shard = Annotated[
                       "Slurm array; join the outputs with `adfd merge`."),
 ]
 Ray = Annotated[
+    bool,
+    typer.Option("--ray", help="Run on a Ray cluster (pip install 'adfd[ray]'): the one at --ray-address, else a local Ray "
+                               "instance. Shards are committed beside the output; a rerun redoes only unfinished ones."),
+]
+RayAddress = Annotated[
     str | None,
-    typer.Option("--ray", metavar="[ADDRESS]", is_flag=False, flag_value=RAY_LOCAL, callback=_ray_address,
-                 help="Run on a Ray cluster (pip install 'adfd[ray]'): the one at ADDRESS (host:port), or without it a "
-                      "local Ray instance. Shards are committed beside the output; a rerun redoes only unfinished ones."),
+    typer.Option("--ray-address", metavar="HOST:PORT", help="With --ray: the cluster's address (default: $RAY_ADDRESS, "
+                 "else a local Ray instance on this machine).", show_default=False),
 ]
 RayShards = Annotated[
     int | None,
@@ -108,14 +103,15 @@ RayShards = Annotated[
 ]
 
 
-def cluster(shard: str | None, ray: str | None, ray_shards: int | None):
-    """The Ray cluster that --ray and --ray-shards name (None without --ray); a usage error for --shard with --ray."""
-    if shard is not None and ray is not None:
+def cluster(shard: str | None, ray: bool, address: str | None, ray_shards: int | None):
+    """The Ray cluster that --ray, --ray-address and --ray-shards name (None without --ray); usage errors for
+    --shard with --ray and for the --ray-* options without it."""
+    if shard is not None and ray:
         raise typer.BadParameter("--ray cuts the inputs into shards itself; give --shard or --ray, not both", param_hint="--shard")
-    if ray is None:
-        if ray_shards is not None:
-            raise typer.BadParameter("only with --ray", param_hint="--ray-shards")
+    if not ray:
+        if address is not None or ray_shards is not None:
+            raise typer.BadParameter("only with --ray", param_hint="--ray-address" if address is not None else "--ray-shards")
         return None
     from adfd_core.distributed_ray import Cluster
 
-    return Cluster(None if ray == RAY_LOCAL else ray, ray_shards)
+    return Cluster(address, ray_shards)

@@ -72,7 +72,7 @@ def _connect(address: str | None) -> Any:
     if not ray.is_initialized():
         try:
             ray.init(address=address, include_dashboard=False if address is None else None,
-                     logging_level=logging.WARNING, configure_logging=True, log_to_driver=True)
+                     logging_level=logging.WARNING, log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise RayError(f"cannot reach the Ray cluster at {address or 'this machine'}: {exc}") from None
     return ray
@@ -92,6 +92,9 @@ def _run_shards(ray: Any, task: Callable, shards: Sequence[Shard], utterances: S
     todo = [s for s in shards if not done(s)]
     size = {s: len(s.select(utterances)) for s in shards}
     observer.start(len(utterances), sum(size[s] for s in shards if s not in todo))
+    resources = ray.cluster_resources()
+    log.info("%d of %d shards to run on Ray (%d already done; the cluster has %g CPUs, %g GPUs)", len(todo), len(shards),
+             len(shards) - len(todo), resources.get("CPU", 0), resources.get("GPU", 0))
     if not todo:
         return
     remote = ray.remote(task).options(max_retries=MAX_RETRIES, retry_exceptions=False, **_resources(ray, device))

@@ -68,7 +68,8 @@ def featurize(
     batch_size: options.BatchSize = 64,
     force: options.Force = False,
     shard: options.Shard = None,
-    ray: options.Ray = None,
+    ray: options.Ray = False,
+    ray_address: options.RayAddress = None,
     ray_shards: options.RayShards = None,
 ) -> int:
     """Decode audio, compute features and write them to one HDF5 file.
@@ -92,7 +93,7 @@ def featurize(
         if name not in names:
             raise typer.BadParameter(f"{name}.{key}: {name} is not computed; add -f {name} or -e {name}", param_hint="--param")
         params[name] = {**params.get(name, {}), key: value}
-    cluster = options.cluster(shard, ray, ray_shards)
+    cluster = options.cluster(shard, ray, ray_address, ray_shards)
     if (input is None) == (from_list is None):
         raise typer.BadParameter("give exactly one of INPUT or --from-list", param_hint="INPUT")
     source = from_list if from_list is not None else input

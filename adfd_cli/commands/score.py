@@ -51,7 +51,8 @@ def score(
     ] = None,
     force: options.Force = False,
     shard: options.Shard = None,
-    ray: options.Ray = None,
+    ray: options.Ray = False,
+    ray_address: options.RayAddress = None,
     ray_shards: options.RayShards = None,
 ) -> int:
     """Score recordings: higher score = more bona fide; p_spoof is the probability of spoof.
@@ -87,7 +88,7 @@ def score(
     if threshold is not None and not math.isfinite(threshold):
         raise typer.BadParameter(f"must be a finite number, got {threshold}", param_hint="--threshold")
     networks = _networks(embedding_model or [])
-    cluster = options.cluster(shard, ray, ray_shards)
+    cluster = options.cluster(shard, ray, ray_address, ray_shards)
     if shard is not None or cluster is not None:
         from adfd_core.sharded_scoring import ScoreJob
 
