@@ -14,8 +14,10 @@ Ray is imported only here, and only when asked for.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -97,6 +99,12 @@ def _run_shards(ray: Any, task: Callable, shards: Sequence[Shard], utterances: S
              len(shards) - len(todo), resources.get("CPU", 0), resources.get("GPU", 0))
     if not todo:
         return
+    with contextlib.redirect_stdout(sys.stderr):  # Ray prints cluster events (a worker died, ...) to stdout: data only there
+        _wait_for(ray, task, todo, size, utterances, device, observer, arguments)
+
+
+def _wait_for(ray: Any, task: Callable, todo: Sequence[Shard], size: dict[Shard, int], utterances: Sequence[Utterance],
+              device: str, observer: Observer, arguments: Callable[[Shard], tuple]) -> None:
     remote = ray.remote(task).options(max_retries=MAX_RETRIES, retry_exceptions=False, **_resources(ray, device))
     everything = ray.put(list(utterances))
     pending = {remote.remote(everything, *arguments(s), s): s for s in todo}
@@ -114,9 +122,11 @@ def _run_shards(ray: Any, task: Callable, shards: Sequence[Shard], utterances: S
             for utt_id, path, reason in failures:
                 observer.failed(Utterance(utt_id, Path(path), "unknown"), reason)
             observer.advance(size[shard])
-    finally:
-        for ref in pending:
-            ray.cancel(ref, force=True)
+    except BaseException:
+        # Ending the job stops its tasks; cancelling them one by one (ray.cancel) can trip a check in Ray 2.60
+        # ("Tried to complete task that was not pending") that aborts the driver.
+        ray.shutdown()
+        raise
 
 
 # --------------------------------------------------------------------------- featurize
