@@ -229,3 +229,14 @@ def test_ray_progress_reaches_the_driver(corpus, cluster, tmp_path):
                               observer=seen)
     assert seen.total == seen.done == len(utts) == 13
     assert seen.names == ["broken.wav"] and [f[1] for f in result.failures] == [str(corpus / "bonafide" / "spk1" / "broken.wav")]
+
+
+def test_without_ray_installed_the_error_is_one_line_naming_the_extra(monkeypatch):
+    import sys
+
+    from adfd_core import distributed_ray
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` meets where Ray is not installed
+    with pytest.raises(distributed_ray.RayError) as err:
+        distributed_ray._connect(None)
+    assert str(err.value) == "--ray needs Ray, which is not installed: pip install 'adfd[ray]'"
