@@ -132,7 +132,7 @@ def _wait_for(ray: Any, task: Callable, todo: Sequence[Shard], size: dict[Shard,
 # --------------------------------------------------------------------------- featurize
 
 
-def _featurize_shard(utterances: list[Utterance], output: str, options: "FeaturizeOptions", inputs: dict, command: list[str],
+def _featurize_shard(utterances: list[Utterance], output: str, options: FeaturizeOptions, inputs: dict, command: list[str],
                      shard: Shard) -> list[tuple[str, str, str]]:
     """A Ray task: featurize one shard into ``output``; the inputs that failed."""
     from adfd_core.featurize import featurize
@@ -140,9 +140,9 @@ def _featurize_shard(utterances: list[Utterance], output: str, options: "Featuri
     return featurize(utterances, Path(output), options, inputs=inputs, command=command, shard=shard).failures
 
 
-def featurize_on_ray(utterances: Sequence[Utterance], output: Path, options: "FeaturizeOptions", cluster: Cluster,
+def featurize_on_ray(utterances: Sequence[Utterance], output: Path, options: FeaturizeOptions, cluster: Cluster,
                      inputs: dict | None = None, command: list[str] | None = None,
-                     observer: Observer | None = None) -> "FeaturizeResult":
+                     observer: Observer | None = None) -> FeaturizeResult:
     """Featurize ``utterances`` into ``output`` on a Ray cluster; the file a single process writes (see the module docstring)."""
     from adfd_core.featurize import FeaturizeResult, run_identity, stored_specs, with_copies
     from adfd_core.shards import merge_features
@@ -174,7 +174,7 @@ def featurize_on_ray(utterances: Sequence[Utterance], output: Path, options: "Fe
 # --------------------------------------------------------------------------- score
 
 
-def _score_shard(utterances: list[Utterance], output: str, job: "ScoreJob", command: list[str], shard: Shard) -> list[tuple[str, str, str]]:
+def _score_shard(utterances: list[Utterance], output: str, job: ScoreJob, command: list[str], shard: Shard) -> list[tuple[str, str, str]]:
     """A Ray task: score one shard into the shard table ``output``; the recordings that failed."""
     from adfd_core.sharded_scoring import score_shard
 
@@ -184,8 +184,8 @@ def _score_shard(utterances: list[Utterance], output: str, job: "ScoreJob", comm
     return failures
 
 
-def score_on_ray(utterances: Sequence[Utterance], job: "ScoreJob", output: Path, cluster: Cluster,
-                 command: list[str] | None = None, observer: Observer | None = None) -> "ScoreTable":
+def score_on_ray(utterances: Sequence[Utterance], job: ScoreJob, output: Path, cluster: Cluster,
+                 command: list[str] | None = None, observer: Observer | None = None) -> ScoreTable:
     """Score ``utterances`` on a Ray cluster, committing shard tables beside ``output`` (a file);
     the single run's table, for the caller to write. The shard folder is removed by ``finish``."""
     from adfd_core.shards import merge_scores

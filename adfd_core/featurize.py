@@ -68,7 +68,7 @@ def featurize(
     inputs: dict[str, Any] | None = None,
     command: list[str] | None = None,
     observer: Observer | None = None,
-    shard: "Shard | None" = None,
+    shard: Shard | None = None,
 ) -> FeaturizeResult:
     """Featurize ``utterances`` into the HDF5 file ``output``; see the module docstring.
 
@@ -112,7 +112,7 @@ def _decode_ahead(todo: Sequence[Utterance], recipes: Mapping[str, Recipe], jobs
 
 def _run(utterances: Sequence[Utterance], recipes: Mapping[str, Recipe], output: Path, options: FeaturizeOptions,
          inputs: dict[str, Any] | None, command: list[str] | None, observer: Observer, done: set[str],
-         decoded: DecodeAhead | None, sharded: "tuple[Shard | None, list[Utterance] | None]") -> FeaturizeResult:
+         decoded: DecodeAhead | None, sharded: tuple[Shard | None, list[Utterance] | None]) -> FeaturizeResult:
     from adfd_core.startup import heavy_imports
     from adfd_core.store import FeatureFile, FeatureWriter, partial_path
 

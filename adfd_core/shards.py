@@ -27,6 +27,7 @@ from adfd_core.provenance import digest
 
 if TYPE_CHECKING:
     from adfd_core.scoretable import ScoreTable
+    from adfd_core.store import FeatureFile, FeatureWriter
 
 T = TypeVar("T")
 CONTENT_COLUMN = "content_sha256"  # a score shard's extra column: each recording's audio digest, for inputs_sha256
@@ -49,7 +50,7 @@ class Shard:
             raise ShardError(f"shard {self.index}/{self.count}: K must be between 1 and N")
 
     @classmethod
-    def parse(cls, text: str) -> "Shard":
+    def parse(cls, text: str) -> Shard:
         """``K/N`` -> Shard(K, N)."""
         match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
         if not match:
@@ -163,7 +164,7 @@ def merge_features(paths: Sequence[Path], output: Path, command: list[str] | Non
             f.close()
 
 
-def _copy_utterances(source: "FeatureFile", writer: "FeatureWriter") -> int:  # noqa: F821
+def _copy_utterances(source: FeatureFile, writer: FeatureWriter) -> int:
     """Every utterance of ``source`` with its rows, appended to ``writer`` (its own resumed ones skipped)."""
     stored = source.utterances()
     for index, s in enumerate(stored):
@@ -185,7 +186,7 @@ def score_run_identity(inputs: Sequence[tuple[str, str]], models: Sequence[str],
     return digest({"inputs": list(inputs), "models": list(models), "settings": settings})
 
 
-def mark_score_shard(table: "ScoreTable", content_hashes: Sequence[str], shard: Shard, of: str) -> "ScoreTable":
+def mark_score_shard(table: ScoreTable, content_hashes: Sequence[str], shard: Shard, of: str) -> ScoreTable:
     """``table`` as a shard output: its ``shard`` record among the comments, each row's audio digest in CONTENT_COLUMN."""
     table.extra = {**table.extra, CONTENT_COLUMN: list(content_hashes)}
     table.comments = [*table.comments, f"shard: {json.dumps(shard.record(of))}"]
@@ -205,7 +206,7 @@ def _comment_values(comments: Sequence[str]) -> dict[str, Any]:
     return values
 
 
-def merge_scores(paths: Sequence[Path | str], command: list[str] | None = None) -> "ScoreTable":
+def merge_scores(paths: Sequence[Path | str], command: list[str] | None = None) -> ScoreTable:
     """Join shard score tables (any order) into the single run's table: its rows in its order, and
     inputs_sha256 over every recording as a single run computes it."""
     import numpy as np

@@ -148,8 +148,8 @@ def _score_distributed(inputs: list[str], from_list: str | None, protocol: Path 
     with progress() as bar:
         observer = BarObserver(bar, "score")
         if shard is not None:
-            from adfd_core.shards import Shard
             from adfd_core.sharded_scoring import score_shard
+            from adfd_core.shards import Shard
 
             failed = len(score_shard(utts, job, Shard.parse(shard), output, list(sys.argv), observer))
             scored = len(Shard.parse(shard).select(utts)) - failed
