@@ -18,6 +18,7 @@ import contextlib
 import logging
 import shutil
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -108,6 +109,7 @@ def _wait_for(ray: Any, task: Callable, todo: Sequence[Shard], size: dict[Shard,
     remote = ray.remote(task).options(max_retries=MAX_RETRIES, retry_exceptions=False, **_resources(ray, device))
     everything = ray.put(list(utterances))
     pending = {remote.remote(everything, *arguments(s), s): s for s in todo}
+    rate = _Rate(len(utterances), len(utterances) - sum(size[s] for s in todo))
     try:
         while pending:
             finished, _ = ray.wait(list(pending), num_returns=1)
@@ -122,11 +124,25 @@ def _wait_for(ray: Any, task: Callable, todo: Sequence[Shard], size: dict[Shard,
             for utt_id, path, reason in failures:
                 observer.failed(Utterance(utt_id, Path(path), "unknown"), reason)
             observer.advance(size[shard])
+            log.info("shard %d/%d done: %s", shard.index, shard.count, rate.advance(size[shard]))
     except BaseException:
         # Ending the job stops its tasks; cancelling them one by one (ray.cancel) can trip a check in Ray 2.60
         # ("Tried to complete task that was not pending") that aborts the driver.
         ray.shutdown()
         raise
+
+
+class _Rate:
+    """Inputs done of the total, the rate of this run and the time left, as one short line."""
+
+    def __init__(self, total: int, done: int):
+        self.total, self.done, self.start, self.before = total, done, time.monotonic(), done
+
+    def advance(self, n: int) -> str:
+        self.done += n
+        per_s = (self.done - self.before) / max(time.monotonic() - self.start, 1e-9)
+        left = round((self.total - self.done) / per_s) if per_s > 0 else 0
+        return f"{self.done}/{self.total} inputs, {per_s:.3g}/s, ETA {left // 3600}:{left // 60 % 60:02d}:{left % 60:02d}"
 
 
 # --------------------------------------------------------------------------- featurize
@@ -157,6 +173,7 @@ def featurize_on_ray(utterances: Sequence[Utterance], output: Path, options: Fea
         with FeatureFile(output) as ff:
             failed = [(x["id"], x["path"], x["reason"]) for x in ff.failures()]
         return FeaturizeResult(output, skipped=len(utterances) - len(failed), up_to_date=True, failures=failed)
+    ray = _connect(cluster.address)
     work = work_dir(output)
     if options.force and work.exists():
         shutil.rmtree(work)
@@ -164,7 +181,7 @@ def featurize_on_ray(utterances: Sequence[Utterance], output: Path, options: Fea
     shards = cluster.shards_for(len(utterances))
     path_of = {s: work / f"{s.name}.h5" for s in shards}
     task_options = replace(options, force=False, jobs=1)
-    _run_shards(_connect(cluster.address), _featurize_shard, shards, utterances, options.device, observer,
+    _run_shards(ray, _featurize_shard, shards, utterances, options.device, observer,
                 lambda s: path_of[s].exists(), lambda s: (str(path_of[s]), task_options, inputs or {}, command or []))
     merged = merge_features([path_of[s] for s in shards], output, command, force=options.force)
     shutil.rmtree(work)
@@ -178,10 +195,7 @@ def _score_shard(utterances: list[Utterance], output: str, job: ScoreJob, comman
     """A Ray task: score one shard into the shard table ``output``; the recordings that failed."""
     from adfd_core.sharded_scoring import score_shard
 
-    part = Path(output + ".tmp")  # renamed once whole, so that an existing shard table is a finished one
-    failures = score_shard(utterances, job, shard, part, command)
-    part.replace(output)
-    return failures
+    return score_shard(utterances, job, shard, Path(output), command)  # written whole or not at all
 
 
 def score_on_ray(utterances: Sequence[Utterance], job: ScoreJob, output: Path, cluster: Cluster,
@@ -191,11 +205,11 @@ def score_on_ray(utterances: Sequence[Utterance], job: ScoreJob, output: Path, c
     from adfd_core.shards import merge_scores
 
     observer = observer or Silent()
+    ray = _connect(cluster.address)
     work = work_dir(Path(output))
     work.mkdir(parents=True, exist_ok=True)
     shards = cluster.shards_for(len(utterances))
     path_of = {s: work / f"{s.name}.tsv" for s in shards}
-    ray = _connect(cluster.address)
     job = replace(job, models=tuple(p.resolve() for p in job.models) if job.models else None, jobs=1)
     _run_shards(ray, _score_shard, shards, utterances, job.device, observer, lambda s: path_of[s].exists(),
                 lambda s: (str(path_of[s]), job, command or []))

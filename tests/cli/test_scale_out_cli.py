@@ -4,6 +4,7 @@ each giving the file a single process writes: the same utterances and ids, bit-i
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -171,7 +172,7 @@ def test_a_killed_ray_run_rerun_redoes_only_the_unfinished_shards(corpus, whole,
             "--ray-shards", "6")
     run = _ray_run(*args)
     # One shard's worker is frozen mid-task while the other worker finishes shards; then Ctrl-C.
-    frozen = _wait_for(lambda: _shard_workers(), run)[0]
+    frozen = _wait_for(_shard_workers, run)[0]
     os.kill(frozen, signal.SIGSTOP)
     try:
         _wait_for(lambda: list((tmp_path / "ray.h5.shards").glob("*-of-00006.h5")), run)
@@ -198,6 +199,8 @@ def test_score_on_ray_gives_the_single_run_table(corpus, model, whole, cluster, 
                 "--ray", "--ray-address", cluster, "--ray-shards", "3", env=ENV)
     assert done.returncode == 3, done.stderr
     assert "broken.wav" in done.stderr
+    progress = re.findall(r"shard \d/3 done: (\d+)/13 inputs, [\d.]+/s, ETA \d+:\d\d:\d\d", done.stderr)
+    assert len(progress) == 3 and progress[-1] == "13"  # off a terminal too: done/total, rate, time left
     assert_same_scores(whole["scores"], out)
     assert not (tmp_path / "ray.tsv.shards").exists()
 
