@@ -96,7 +96,7 @@ def _run_shards(ray: Any, task: Callable, shards: Sequence[Shard], utterances: S
     size = {s: len(s.select(utterances)) for s in shards}
     observer.start(len(utterances), sum(size[s] for s in shards if s not in todo))
     resources = ray.cluster_resources()
-    log.info("%d of %d shards to run on Ray (%d already done; the cluster has %g CPUs, %g GPUs)", len(todo), len(shards),
+    log.info("%d of %d shards to run (%d already done); Ray: %g CPUs, %g GPUs", len(todo), len(shards),
              len(shards) - len(todo), resources.get("CPU", 0), resources.get("GPU", 0))
     if not todo:
         return

@@ -188,7 +188,7 @@ def test_a_killed_ray_run_rerun_redoes_only_the_unfinished_shards(corpus, whole,
     assert 1 <= len(finished) < 6 and not out.exists()
     rerun = adfd(*args, env=ENV)
     assert rerun.returncode == 3, rerun.stderr
-    assert f"{6 - len(finished)} of 6 shards to run on Ray ({len(finished)} already done" in rerun.stderr
+    assert f"{6 - len(finished)} of 6 shards to run ({len(finished)} already done)" in rerun.stderr
     assert_same_features(whole["feats"], out)
 
 
