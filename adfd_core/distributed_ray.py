@@ -19,7 +19,7 @@ import logging
 import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -183,7 +183,8 @@ def featurize_on_ray(utterances: Sequence[Utterance], output: Path, options: Fea
     task_options = replace(options, force=False, jobs=1)
     _run_shards(ray, _featurize_shard, shards, utterances, options.device, observer,
                 lambda s: path_of[s].exists(), lambda s: (str(path_of[s]), task_options, inputs or {}, command or []))
-    merged = merge_features([path_of[s] for s in shards], output, command, force=options.force)
+    with _stale_shards_hint(work, "rerun with --force to start over"):
+        merged = merge_features([path_of[s] for s in shards], output, command, force=options.force)
     shutil.rmtree(work)
     return FeaturizeResult(output, written=merged.utterances, failures=merged.failures)
 
@@ -213,7 +214,19 @@ def score_on_ray(utterances: Sequence[Utterance], job: ScoreJob, output: Path, c
     job = replace(job, models=tuple(p.resolve() for p in job.models) if job.models else None, jobs=1)
     _run_shards(ray, _score_shard, shards, utterances, job.device, observer, lambda s: path_of[s].exists(),
                 lambda s: (str(path_of[s]), job, command or []))
-    return merge_scores([path_of[s] for s in shards], command)
+    with _stale_shards_hint(work, f"remove {work} to start over"):
+        return merge_scores([path_of[s] for s in shards], command)
+
+
+@contextlib.contextmanager
+def _stale_shards_hint(work: Path, remedy: str) -> Iterator[None]:
+    """A ShardError while merging means shards of an earlier, different run were left in ``work``: say what to do."""
+    from adfd_core.shards import ShardError
+
+    try:
+        yield
+    except ShardError as exc:
+        raise ShardError(f"{exc} ({work} holds shards of an earlier run with other inputs or options: {remedy})") from None
 
 
 def finish(output: Path) -> None:
