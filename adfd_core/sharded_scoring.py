@@ -33,7 +33,7 @@ def score_shard(utterances: Sequence[Utterance], job: ScoreJob, shard: Shard, ou
     from adfd_core.devices import resolve_device
     from adfd_core.scoretable import write_scores
     from adfd_core.scoring import (ScoringInterrupted, default_calibration, default_model_paths, load_models, score_audio,
-                                   to_table)
+                                   table_identity, to_table)
 
     device = resolve_device(job.device)
     models = load_models(list(job.models or default_model_paths()), device, dict(job.networks))
@@ -45,6 +45,8 @@ def score_shard(utterances: Sequence[Utterance], job: ScoreJob, shard: Shard, ou
         results = score_audio(shard.select(utterances), models, device, job.batch_size, job.jobs, observer)
     except ScoringInterrupted:
         raise KeyboardInterrupt from None
-    table = to_table(results, models, segments=job.segments, command=command, calibration=calibration, threshold=job.threshold)
-    write_scores(mark_score_shard(table, [r.content_hash for r in results], shard, of), output, "tsv")
+    table = to_table(results, models, segments=job.segments, command=command, calibration=calibration, threshold=job.threshold,
+                     identity=table_identity(models, utterances))  # the whole run's, which the merged table keeps
+    # Provenance inside the table as well as beside it: the merge needs it even where a sidecar was left behind.
+    write_scores(mark_score_shard(table, [r.content_hash for r in results], shard, of), output, "tsv", inline_provenance=True)
     return [(r.utt.id, str(r.utt.path), r.error) for r in results if r.error]

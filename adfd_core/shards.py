@@ -15,7 +15,6 @@ was merged and from what.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -187,54 +186,37 @@ def score_run_identity(inputs: Sequence[tuple[str, str]], models: Sequence[str],
 
 
 def mark_score_shard(table: ScoreTable, content_hashes: Sequence[str], shard: Shard, of: str) -> ScoreTable:
-    """``table`` as a shard output: its ``shard`` record among the comments, each row's audio digest in CONTENT_COLUMN."""
+    """``table`` as a shard output: its ``shard`` record in its provenance, each row's audio digest in CONTENT_COLUMN."""
     table.extra = {**table.extra, CONTENT_COLUMN: list(content_hashes)}
-    table.comments = [*table.comments, f"shard: {json.dumps(shard.record(of))}"]
+    table.provenance = {**table.provenance, "shard": shard.record(of)}
     return table
 
 
-def _comment_values(comments: Sequence[str]) -> dict[str, Any]:
-    """``key: value`` provenance comments -> {key: value}, the value parsed as JSON where it is JSON."""
-    values: dict[str, Any] = {}
-    for line in comments:
-        key, sep, text = line.partition(": ")
-        if sep:
-            try:
-                values[key] = json.loads(text)
-            except json.JSONDecodeError:
-                values[key] = text
-    return values
-
-
 def merge_scores(paths: Sequence[Path | str], command: list[str] | None = None) -> ScoreTable:
-    """Join shard score tables (any order) into the single run's table: its rows in its order, and
-    inputs_sha256 over every recording as a single run computes it."""
+    """Join shard score tables (any order) into the single run's table: its rows in its order, its
+    identity, and inputs_sha256 over every recording as a single run computes it."""
     import numpy as np
 
-    from adfd_core.scoretable import ScoreTable, provenance_comments, read_scores
+    from adfd_core.provenance import provenance
+    from adfd_core.scoretable import ScoreTable, read_scores
 
     tables = [read_scores(p) for p in paths]
-    records = [_comment_values(t.comments) for t in tables]
-    _check_complete_set([(t.source, r.get("shard")) for t, r in zip(tables, records)])
-    order = sorted(range(len(tables)), key=lambda i: records[i]["shard"]["index"])
-    tables, records = [tables[i] for i in order], [records[i] for i in order]
+    _check_complete_set([(t.source, t.provenance.get("shard")) for t in tables])
+    tables.sort(key=lambda t: t.provenance["shard"]["index"])
     for t in tables:
         if CONTENT_COLUMN not in t.extra:
             raise ShardError(f"{t.source}: lacks its {CONTENT_COLUMN} column; was it written by score --shard?")
     # The extra columns a single run writes: error where any recording failed, then segments.
     names = [c for c in ("error", "segments") if any(c in t.extra for t in tables)]
-    names += [c for t in tables for c in t.extra if c not in names and c != CONTENT_COLUMN]
-    names = list(dict.fromkeys(names))
+    names = list(dict.fromkeys([*names, *(c for t in tables for c in t.extra if c != CONTENT_COLUMN)]))
     pairs = sorted((i, h) for t in tables for i, h in zip(t.ids, t.extra[CONTENT_COLUMN]))
-    kept = {k: v for k, v in records[0].items() if k not in ("shard", "inputs_sha256", "command", "created_at")}
-    comments = provenance_comments(
-        command=command, **{**kept, "inputs_sha256": digest(pairs),
-                            "merged_from": [{"path": t.source, "sha256": t.sha256, **r["shard"]} for t, r in zip(tables, records)]},
-    )
+    made = {k: v for k, v in tables[0].provenance.items() if k not in ("shard", "command", "created_at")}
+    made = provenance(command, **{**made, "inputs_sha256": digest(pairs),
+                                  "merged_from": [{"path": t.source, "sha256": t.sha256, **t.provenance["shard"]} for t in tables]})
     return ScoreTable(
         ids=[i for t in tables for i in t.ids], paths=[p for t in tables for p in t.paths],
         scores=np.concatenate([t.scores for t in tables]), p_spoof=np.concatenate([t.p_spoof for t in tables]),
         decisions=[d for t in tables for d in t.decisions], labels=[x for t in tables for x in t.labels],
         attacks=[a for t in tables for a in t.attacks],
-        extra={c: [v for t in tables for v in t.extra.get(c, [""] * len(t))] for c in names}, comments=comments,
+        extra={c: [v for t in tables for v in t.extra.get(c, [""] * len(t))] for c in names}, provenance=made,
     )

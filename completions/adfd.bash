@@ -113,7 +113,7 @@ _adfd() {
             --format) COMPREPLY=( $(compgen -W "tsv jsonl asvspoof2019 asvspoof2021 asvspoof5" -- "$cur") ); return ;;
         esac
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=( $(compgen -W "-o --output --format --force --help" -- "$cur") )
+            COMPREPLY=( $(compgen -W "-o --output --format --provenance --force --help" -- "$cur") )
         else
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi

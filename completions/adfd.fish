@@ -78,6 +78,7 @@ complete -c adfd -n '__fish_seen_subcommand_from info' -l help -d 'Show the comm
 complete -c adfd -n '__fish_seen_subcommand_from info' -F
 complete -c adfd -n '__fish_seen_subcommand_from merge' -s o -l output -r -F -d 'Where the result goes: a feature file, or a table (\'-\' = stdout)'
 complete -c adfd -n '__fish_seen_subcommand_from merge' -l format -x -a 'tsv jsonl asvspoof2019 asvspoof2021 asvspoof5' -d 'Score table format: tsv (adfd\'s), jsonl, asvspoof2019 (ID ATTACK KEY SCORE), asvspoof2021 (ID SCORE) or asvspoof5 (TSV: filename, cm-score)'
+complete -c adfd -n '__fish_seen_subcommand_from merge' -l provenance -d 'Also put what made the table inside it: leading \'#\' lines (tsv) or a first {"_meta": ...} record (jsonl). Without it the table holds only its header and rows; a file written with -o has its provenance beside it either way, in FILE.meta.json'
 complete -c adfd -n '__fish_seen_subcommand_from merge' -l force -d 'Overwrite an existing output made from other inputs'
 complete -c adfd -n '__fish_seen_subcommand_from merge' -l help -d 'Show the command\'s help'
 complete -c adfd -n '__fish_seen_subcommand_from merge' -F

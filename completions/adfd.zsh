@@ -113,6 +113,7 @@ _adfd() {
         _arguments \
             '(-o --output)'{-o,--output}'[Where the result goes\: a feature file, or a table ('\''-'\'' = stdout)]:file:_files' \
             '(--format)'--format'[Score table format\: tsv (adfd'\''s), jsonl, asvspoof2019 (ID ATTACK KEY SCORE), asvspoof2021 (ID SCORE) or asvspoof5 (TSV\: filename, cm-score)]:value:(tsv jsonl asvspoof2019 asvspoof2021 asvspoof5)' \
+            '(--provenance)'--provenance'[Also put what made the table inside it\: leading '\''#'\'' lines (tsv) or a first {"_meta"\: ...} record (jsonl). Without it the table holds only its header and rows; a file written with -o has its provenance beside it either way, in FILE.meta.json]' \
             '(--force)'--force'[Overwrite an existing output made from other inputs]' \
             '(--help)'--help'[Show the command'\''s help]' \
             '*:file:_files'

@@ -17,6 +17,7 @@ def merge(
                                                   show_default=False)],
     output: Annotated[str, typer.Option("--output", "-o", help="Where the result goes: a feature file, or a table ('-' = stdout).")] = "-",
     fmt: options.ScoreFormat = "tsv",
+    inline_provenance: options.InlineProvenance = False,
     force: options.Force = False,
 ) -> int:
     """Join the shards of one featurize or score run into the file a single run writes.
@@ -25,8 +26,9 @@ def merge(
     Exit code 3 when the run's inputs include some that failed (named on stderr).
     """
     from adfd_core.outputs import check_output
-    from adfd_core.scoretable import FORMATS, write_scores
+    from adfd_core.scoretable import FORMATS, INLINE_PROVENANCE, write_scores
     from adfd_core.shards import is_feature_file, merge_features, merge_scores
+    from adfd_core.sidecar import check_replaceable
 
     if fmt not in FORMATS:
         raise typer.BadParameter(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}", param_hint="--format")
@@ -43,8 +45,12 @@ def merge(
         state = "already merged" if merged.up_to_date else "merged"
         err.print(f"{output}: {state}: {merged.utterances} utterances from {len(shards)} shards, {len(merged.failures)} failed")
         return 3 if merged.failures else 0
+    if inline_provenance and fmt not in INLINE_PROVENANCE:
+        raise typer.BadParameter(f"the {fmt} format carries no provenance inside; with -o FILE it is in FILE.meta.json",
+                                 param_hint="--provenance")
     table = merge_scores(shards, list(sys.argv))
-    write_scores(table, output, fmt)
+    check_replaceable(output, table.provenance["identity"], force)
+    write_scores(table, output, fmt, inline_provenance)
     failed = sum(1 for e in table.extra.get("error", []) if e)
     err.print(f"{len(table)} recordings from {len(shards)} shards, {failed} failed")
     return 3 if failed else 0

@@ -93,7 +93,8 @@ def score(
         from adfd_core.sharded_scoring import ScoreJob
 
         job = ScoreJob(tuple(model) if model else None, networks, segments, threshold, device, batch_size, jobs)
-        return _score_distributed(inputs or [], from_list, protocol, subset, job, output, fmt, shard, cluster, features)
+        return _score_distributed(inputs or [], from_list, protocol, subset, job, output, fmt, shard, cluster, features,
+                                  inline_provenance, force)
     torch_device = resolve_device(device)
     model_paths = model or default_model_paths()
     check_output(output, [*model_paths, features, from_list, protocol, *(inputs or [])])
@@ -130,11 +131,12 @@ def score(
 
 
 def _score_distributed(inputs: list[str], from_list: str | None, protocol: Path | None, subset: str, job, output: str,
-                       fmt: str, shard: str | None, cluster, features: Path | None) -> int:
+                       fmt: str, shard: str | None, cluster, features: Path | None, inline_provenance: bool, force: bool) -> int:
     """`score --shard` (one shard table) or `score --ray` (the whole table, from shard tables beside the output)."""
     from adfd_core.corpus import read_inputs
     from adfd_core.outputs import check_output
     from adfd_core.scoretable import write_scores
+    from adfd_core.sidecar import check_replaceable
 
     if features is not None:
         raise typer.BadParameter("--shard and --ray score audio; score a feature file in one process", param_hint="--features")
@@ -157,7 +159,8 @@ def _score_distributed(inputs: list[str], from_list: str | None, protocol: Path 
             from adfd_core.distributed_ray import finish, score_on_ray
 
             table = score_on_ray(utts, job, Path(output), cluster, list(sys.argv), observer)
-            write_scores(table, output, fmt)
+            check_replaceable(output, table.provenance["identity"], force)
+            write_scores(table, output, fmt, inline_provenance)
             finish(Path(output))
             failed = sum(1 for e in table.extra.get("error", []) if e)
             scored = len(table) - failed

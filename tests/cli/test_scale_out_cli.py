@@ -66,8 +66,8 @@ def assert_same_scores(a: Path, b: Path) -> None:
     x, y = read_scores(a), read_scores(b)
     assert (x.ids, x.paths, x.decisions, x.labels, x.attacks, x.extra) == (y.ids, y.paths, y.decisions, y.labels, y.attacks, y.extra)
     assert np.array_equal(x.scores, y.scores, equal_nan=True) and np.array_equal(x.p_spoof, y.p_spoof, equal_nan=True)
-    inputs = [line for line in x.comments if line.startswith("inputs_sha256")]
-    assert inputs and inputs == [line for line in y.comments if line.startswith("inputs_sha256")]
+    for key in ("inputs_sha256", "identity", "models"):
+        assert x.provenance[key] == y.provenance[key], key
 
 
 # --------------------------------------------------------------------------- --shard and merge

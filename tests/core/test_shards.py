@@ -106,7 +106,8 @@ def _score_shard(tmp_path: Path, k: int, count: int, ids: list[str], of: str = "
     if segments:
         extra["segments"] = ["0.00-2.00:0.5000"] * len(ids)
     table = ScoreTable.build(ids, scores, paths=[f"/a/{i}.wav" for i in ids], extra=extra,
-                             comments=["adfd_version: 0.1.0", 'models: [{"sha256": "abc"}]', "inputs_sha256: x"])
+                             provenance={"adfd_version": "0.1.0", "models": [{"sha256": "abc"}], "inputs_sha256": "x",
+                                         "identity": "the whole run"})
     path = tmp_path / f"{k}.tsv"
     write_scores(mark_score_shard(table, [f"h{i}" for i in ids], Shard(k, count), of), path)
     return path
@@ -124,9 +125,10 @@ def test_merged_score_tables_keep_rows_in_shard_order_and_every_column(tmp_path)
     assert merged.extra["error"] == ["", "", "cannot decode", "", ""]
     from adfd_core.provenance import digest
 
-    values = dict(line.split(": ", 1) for line in merged.comments)
-    assert values["inputs_sha256"] == digest(sorted((i, f"h{i}") for i in "abcde"))
-    assert values["models"] == '[{"sha256": "abc"}]' and "merged_from" in values and "shard" not in values
+    made = merged.provenance
+    assert made["inputs_sha256"] == digest(sorted((i, f"h{i}") for i in "abcde"))
+    assert made["models"] == [{"sha256": "abc"}] and made["identity"] == "the whole run"
+    assert [m["index"] for m in made["merged_from"]] == [1, 2, 3] and "shard" not in made
 
 
 def test_merge_refuses_score_shards_of_another_run_missing_or_not_shards(tmp_path):
