@@ -29,9 +29,9 @@ def info(
     file (model, config, front-end, training data and validation metrics) or a score table (rows,
     labels, and what made it: its FILE.meta.json, else the provenance inside the table)."""
     if features:
-        from adfd_core.frontends import describe_all
+        from adfd_core.catalog import frontends
 
-        rows = describe_all()
+        rows = frontends()
         _emit(rows, as_json, _frontends_table)
         return 0
     if default_model:

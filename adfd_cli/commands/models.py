@@ -12,9 +12,9 @@ from adfd_cli import options
 
 def models(as_json: options.Json = False) -> int:
     """List the registered models: name, parameters (default config), input kind, default feature, description."""
-    from adfd_core.models.registry import describe_all
+    from adfd_core.catalog import models as catalog
 
-    rows = describe_all()
+    rows = catalog()
     if as_json:
         print(json.dumps(rows, indent=2))
         return 0
