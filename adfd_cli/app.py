@@ -1,6 +1,13 @@
-"""The `adfd` typer application: each command registered explicitly (``adfd_cli.main`` runs it)."""
+"""The `adfd` typer application: each command registered explicitly (``adfd_cli.main`` runs it).
+
+Every command gets --quiet and --verbose (adfd_cli.verbosity), stops quietly when stdout's reader
+leaves (adfd_cli.pipes), and has a help that ends with the exit
+codes and examples (adfd_cli.help_text); -h is --help, and `adfd --version` prints the version.
+"""
 
 from __future__ import annotations
+
+from typing import Annotated
 
 import typer
 
@@ -16,7 +23,10 @@ from adfd_cli.commands.models import models
 from adfd_cli.commands.score import score
 from adfd_cli.commands.split import split
 from adfd_cli.commands.train import train
+from adfd_cli.help_text import epilog
 from adfd_cli.options import EXIT_CODES_HELP
+from adfd_cli.pipes import closed_pipe_stops
+from adfd_cli.verbosity import with_verbosity
 
 app = typer.Typer(
     name="adfd",
@@ -25,16 +35,27 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.command("featurize", epilog=EXIT_CODES_HELP)(featurize)
-app.command("split", epilog=EXIT_CODES_HELP)(split)
-app.command("train", epilog=EXIT_CODES_HELP)(train)
-app.command("bundle", epilog=EXIT_CODES_HELP)(bundle)
-app.command("fuse", epilog=EXIT_CODES_HELP)(fuse)
-app.command("merge", epilog=EXIT_CODES_HELP)(merge)
-app.command("evaluate", epilog=EXIT_CODES_HELP)(evaluate)
-app.command("score", epilog=EXIT_CODES_HELP)(score)
-app.command("explain", epilog=EXIT_CODES_HELP)(explain)
-app.command("info", epilog=EXIT_CODES_HELP)(info)
-app.command("models", epilog=EXIT_CODES_HELP)(models)
-app.command("completions", epilog=EXIT_CODES_HELP)(completions)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from adfd_core import __version__
+
+        print(f"adfd {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _adfd(
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version, help="Print adfd's version and exit.")] = False,
+) -> None:
+    """Audio deepfake detection: featurize corpora, train detectors, score recordings."""
+
+
+for _name, _command in (
+    ("featurize", featurize), ("split", split), ("train", train), ("bundle", bundle), ("fuse", fuse), ("merge", merge),
+    ("evaluate", evaluate), ("score", score), ("explain", explain), ("info", info), ("models", models), ("completions", completions),
+):
+    app.command(_name, epilog=epilog(_name))(with_verbosity(closed_pipe_stops(_command)))

@@ -40,20 +40,24 @@ class _Cmd:
 
 def _value_hints() -> dict[str, Callable[[], tuple[str, ...]]]:
     """Value lists for options whose choices live in the core (checked there, not by the parser)."""
+    from adfd_cli.commands.explain import STREAMS
+    from adfd_cli.commands.fuse import METHODS
+    from adfd_cli.options import SUBSETS
+    from adfd_core.catalog import model_names
     from adfd_core.devices import DEVICE_CHOICES
     from adfd_core.frontends import available
-    from adfd_core.models.registry import available as models
     from adfd_core.scoretable import FORMATS
     from adfd_core.splits import GROUP_FIELDS
 
     return {
         "--feature": lambda: tuple(available()),
         "--device": lambda: DEVICE_CHOICES,
-        "--subset": lambda: ("eval", "progress", "hidden_track", "all"),
+        "--subset": lambda: SUBSETS,
         "--format": lambda: FORMATS,
-        "--method": lambda: ("mean", "logreg"),
+        "--method": lambda: METHODS,
         "--by": lambda: GROUP_FIELDS,
-        "train --model": lambda: tuple(models()),
+        "--stream": lambda: STREAMS,
+        "train --model": model_names,
     }
 
 
@@ -77,7 +81,7 @@ def command_tree(group: typer.core.TyperGroup) -> list[_Cmd]:
             values = hints.get(f"{name} {long}", hints.get(long, lambda: ()))()
             is_path = long in PATH_OPTIONS or f"{name} {long}" in PATH_OPTIONS
             opts.append(_Opt(names, _first_line(p.help), not p.is_flag, values, is_path, p.multiple))
-        opts.append(_Opt(("--help",), "Show the command's help", False, (), False, False))
+        opts.append(_Opt(("-h", "--help"), "Show the command's help", False, (), False, False))
         cmds.append(_Cmd(name, _first_line(cmd.help), tuple(opts)))
     return cmds
 
@@ -93,7 +97,7 @@ def _bash(cmds: list[_Cmd]) -> str:
     names = " ".join(c.name for c in cmds)
     lines += [
         "    if [[ $COMP_CWORD -eq 1 ]]; then",
-        f'        COMPREPLY=( $(compgen -W "{names} --help" -- "$cur") )',
+        f'        COMPREPLY=( $(compgen -W "{names} --help --version" -- "$cur") )',
         "        return",
         "    fi",
         '    case "${COMP_WORDS[1]}" in',

@@ -1,39 +1,63 @@
-"""Where the command line writes: data to stdout, everything else to a rich console on stderr."""
+"""Where the command line writes: data to stdout, everything else to rich consoles on stderr.
+
+``err`` carries messages and progress, and --quiet silences it; ``alerts`` carries warnings and
+failed inputs, which --quiet keeps. Off a terminal neither wraps nor pads: one line per message,
+file names whole, and progress as a plain line at a steady interval (adfd_cli.progress_lines).
+"""
 
 from __future__ import annotations
+
+import sys
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from adfd_cli import verbosity
+from adfd_cli.progress_lines import LineProgress, interval_s
 from adfd_core.escaping import escape
 
-err = Console(stderr=True, highlight=False)
+
+def _stderr_console() -> Console:
+    """A console on stderr (looked up at each print, so a progress bar can redirect it); off a terminal it never wraps."""
+    return Console(stderr=True, highlight=False, soft_wrap=not sys.stderr.isatty())
+
+
+err = _stderr_console()
+alerts = _stderr_console()
 
 
 def warn(message: str) -> None:
-    """A one-line warning on stderr."""
-    err.print(f"[yellow]warning:[/] {message}", markup=True, soft_wrap=True)
+    """A one-line warning on stderr, shown under --quiet too."""
+    alerts.print(f"[yellow]warning:[/] {message}", markup=True, soft_wrap=True)
 
 
-def progress() -> Progress:
-    """A progress bar with ETA on stderr, silent when stderr is not a terminal."""
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        console=err,
-        disable=not err.is_terminal,
-        transient=False,
-    )
+def failed(path: object, reason: str) -> None:
+    """'failed: PATH: REASON' on stderr, shown under --quiet too."""
+    alerts.print(f"failed: {escape(str(path))}: {reason}", markup=False, soft_wrap=True)
+
+
+def progress() -> Progress | LineProgress:
+    """Progress on stderr: a bar with ETA on a terminal, a plain line every ADFD_PROGRESS_SECONDS off one, nothing under --quiet."""
+    quiet = verbosity.level() == verbosity.QUIET
+    if err.is_terminal or quiet:
+        return Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=err,
+            disable=quiet,
+            transient=False,
+        )
+    return LineProgress(err, interval_s())
 
 
 class BarObserver:
-    """Feeds the core's per-recording progress hooks to a rich progress bar; failures go to stderr as they happen."""
+    """Feeds the core's per-recording progress hooks to a progress display; failures go to stderr as they happen."""
 
-    def __init__(self, bar: Progress, description: str):
+    def __init__(self, bar: Progress | LineProgress, description: str):
         self._bar, self._description = bar, description
         self._task = None
 
@@ -44,7 +68,7 @@ class BarObserver:
         self._bar.advance(self._task, n)
 
     def failed(self, utt, reason: str) -> None:
-        self._bar.console.print(f"failed: {escape(str(utt.path))}: {reason}", markup=False, soft_wrap=True)
+        failed(utt.path, reason)
 
     def warned(self, utt, reason: str) -> None:
-        self._bar.console.print(f"warning: {escape(str(utt.path))}: {reason}", markup=False, soft_wrap=True)
+        alerts.print(f"warning: {escape(str(utt.path))}: {reason}", markup=False, soft_wrap=True)

@@ -1,7 +1,8 @@
 """The `adfd` executable: runs the app and maps outcomes to exit codes.
 
 Exit codes: 0 success; 1 error; 2 usage error; 3 finished but some inputs failed;
-130 interrupted. ``ADFD_DEBUG=1`` shows tracebacks of unexpected errors.
+130 interrupted; 141 stdout closed by its reader. ``ADFD_DEBUG=1`` or ``--verbose`` shows
+tracebacks of unexpected errors.
 
 This module imports only the standard library at the top, and the app inside ``run``, so Ctrl-C at
 any moment, even while typer, rich and the commands load, ends with one line and exit code 130.
@@ -17,21 +18,6 @@ from adfd_cli.interrupts import EXIT_INTERRUPTED, Interrupted, exit_at_once, mes
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
-
-
-def _log_to_stderr() -> None:
-    """Core modules log through `logging`; show their INFO and above on the stderr console."""
-    import logging
-
-    from rich.logging import RichHandler
-
-    from adfd_cli.console import err
-
-    handler = RichHandler(console=err, show_time=False, show_path=False, markup=False)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    root = logging.getLogger("adfd_core")
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
 
 
 def run(argv: list[str] | None = None) -> None:
@@ -57,14 +43,21 @@ def _dispatch(args: list[str]) -> int:
     """The app's exit code for ``args``; errors are reported on stderr here, in one line each."""
     import typer
 
+    from adfd_cli import verbosity
     from adfd_cli.app import app
+    from adfd_cli.console import alerts
+    from adfd_cli.pipes import EXIT_CLOSED_PIPE, ClosedPipe, discard_stdout
     from adfd_core.errors import AdfdError
     from adfd_core.outputs import storage_failure
 
-    _log_to_stderr()
+    verbosity.set_level(quiet=False, verbose=False)  # each command sets its own; this is for what runs before one
+    verbosity.log_to_stderr(alerts)
     try:
         code = app(args=args, prog_name="adfd", standalone_mode=False)
         sys.stdout.flush()  # a full disk behind stdout shows here, while it can still be reported
+    except (ClosedPipe, BrokenPipeError):
+        discard_stdout()
+        return EXIT_CLOSED_PIPE
     except typer.Abort:
         return EXIT_INTERRUPTED
     except typer.TyperException as exc:  # usage errors: typer shows them with the command's usage line
@@ -80,9 +73,9 @@ def _dispatch(args: list[str]) -> int:
         if failure is not None:
             print(f"adfd: error: {failure}", file=sys.stderr)
             return 1
-        if os.environ.get("ADFD_DEBUG"):  # a bug: one line unless debugging
+        if os.environ.get("ADFD_DEBUG") or verbosity.level() == verbosity.VERBOSE:  # a bug: one line unless debugging
             raise
-        print(f"adfd: internal error: {type(exc).__name__}: {exc} (rerun with ADFD_DEBUG=1 for the traceback)", file=sys.stderr)
+        print(f"adfd: internal error: {type(exc).__name__}: {exc} (rerun with --verbose for the traceback)", file=sys.stderr)
         return 1
     return code if isinstance(code, int) else 0
 

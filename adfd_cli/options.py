@@ -9,7 +9,11 @@ from typing import Annotated
 
 import typer
 
+from adfd_cli.choices import one_of
 from adfd_core.devices import DEVICE_CHOICES
+from adfd_core.scoretable import FORMATS
+
+SUBSETS = ("eval", "progress", "hidden_track", "all")  # the subsets of an ASVspoof 2021 key's trials
 
 
 def finite(value: float | None) -> float | None:
@@ -28,7 +32,7 @@ def _device(value: str) -> str:
 
 Device = Annotated[
     str,
-    typer.Option("--device", callback=_device, help="Where tensors live: auto (CUDA when present), cpu, cuda or cuda:N."),
+    typer.Option("--device", callback=_device, metavar=f"[{'|'.join(DEVICE_CHOICES)}|cuda:N]", help="Where tensors live: auto (CUDA when present), cpu, cuda or cuda:N."),
 ]
 Jobs = Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes for decoding audio.")]
 Force = Annotated[bool, typer.Option("--force", help="Overwrite an existing output made from other inputs.")]
@@ -41,7 +45,7 @@ Protocol = Annotated[
         "or a CSV/TSV manifest with a header. INPUT is then the audio folder.",
     ),
 ]
-Subset = Annotated[str, typer.Option("--subset", help="ASVspoof 2021 keys: which subset to keep (eval, progress, hidden_track, all).")]
+Subset = Annotated[str, typer.Option("--subset", **one_of(SUBSETS), help="ASVspoof 2021 keys: which subset of the trials to keep.")]
 FromList = Annotated[
     str | None,
     typer.Option("--from-list", help="Read audio paths, one per line, from this file ('-' for stdin) instead of INPUT."),
@@ -57,12 +61,14 @@ InlineProvenance = Annotated[
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
-EXIT_CODES_HELP = "Exit codes: 0 success; 1 error; 2 usage error; 3 finished, but some inputs failed (named on stderr)."
+EXIT_CODES_HELP = ("Exit codes: 0 success; 1 error; 2 usage error; 3 finished, but some inputs failed (named on stderr); "
+                   "130 interrupted (Ctrl-C); 141 stdout closed by its reader (e.g. | head).")
 Seed = Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same result on CPU.")]
 ScoreFormat = Annotated[
     str,
     typer.Option(
         "--format",
+        **one_of(FORMATS),
         help="Score table format: tsv (adfd's), jsonl, asvspoof2019 (ID ATTACK KEY SCORE), "
         "asvspoof2021 (ID SCORE) or asvspoof5 (TSV: filename, cm-score).",
     ),

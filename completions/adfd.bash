@@ -2,7 +2,7 @@
 _adfd() {
     local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
     if [[ $COMP_CWORD -eq 1 ]]; then
-        COMPREPLY=( $(compgen -W "bundle completions evaluate explain featurize fuse info merge models score split train --help" -- "$cur") )
+        COMPREPLY=( $(compgen -W "bundle completions evaluate explain featurize fuse info models score split train --help --version" -- "$cur") )
         return
     fi
     case "${COMP_WORDS[1]}" in
@@ -12,7 +12,7 @@ _adfd() {
             -o|--output) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
         esac
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=( $(compgen -W "-w --whisper -o --output --float32 --force --help" -- "$cur") )
+            COMPREPLY=( $(compgen -W "-w --whisper -o --output --float32 --force -q --quiet -v --verbose -h --help" -- "$cur") )
         else
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi
@@ -21,7 +21,7 @@ _adfd() {
         case "$prev" in
         esac
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=( $(compgen -W "--help" -- "$cur") )
+            COMPREPLY=( $(compgen -W "-q --quiet -v --verbose -h --help" -- "$cur") )
         else
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi
@@ -30,16 +30,10 @@ _adfd() {
         case "$prev" in
             --key) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
             --subset) COMPREPLY=( $(compgen -W "eval progress hidden_track all" -- "$cur") ); return ;;
-            --by) COMPREPLY=( $(compgen -W "group speaker id" -- "$cur") ); return ;;
-            --threshold) COMPREPLY=(); return ;;
-            --ci-by) COMPREPLY=(); return ;;
-            --resamples) COMPREPLY=(); return ;;
-            --seed) COMPREPLY=(); return ;;
-            --asv-scores) COMPREPLY=(); return ;;
             --plot) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
         esac
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=( $(compgen -W "--key --subset --by --threshold --ci --ci-by --resamples --seed --asv-scores --json --plot --force --help" -- "$cur") )
+            COMPREPLY=( $(compgen -W "--key --subset --json --plot -q --quiet -v --verbose -h --help" -- "$cur") )
         else
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi
@@ -48,12 +42,12 @@ _adfd() {
         case "$prev" in
             -o|--output) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
             --features) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
-            --stream) COMPREPLY=(); return ;;
+            --stream) COMPREPLY=( $(compgen -W "synthesizer content shared" -- "$cur") ); return ;;
             --max-items) COMPREPLY=(); return ;;
             --device) COMPREPLY=( $(compgen -W "auto cpu cuda" -- "$cur") ); return ;;
         esac
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=( $(compgen -W "-o --output --features --stream --max-items --device --help" -- "$cur") )
+            COMPREPLY=( $(compgen -W "-o --output --features --stream --max-items --device -q --quiet -v --verbose -h --help" -- "$cur") )
         else
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi
@@ -73,12 +67,9 @@ _adfd() {
             -j|--jobs) COMPREPLY=(); return ;;
             --device) COMPREPLY=( $(compgen -W "auto cpu cuda" -- "$cur") ); return ;;
             --batch-size) COMPREPLY=(); return ;;
-            --shard) COMPREPLY=(); return ;;
-            --ray-address) COMPREPLY=(); return ;;
-            --ray-shards) COMPREPLY=(); return ;;
         esac
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=( $(compgen -W "-o --output -f --feature -e --embedding --param --protocol --subset --from-list --segment-seconds --augment-copies --augment-seed -j --jobs --device --batch-size --force --shard --ray --ray-address --ray-shards --help" -- "$cur") )
+            COMPREPLY=( $(compgen -W "-o --output -f --feature -e --embedding --param --protocol --subset --from-list --segment-seconds --augment-copies --augment-seed -j --jobs --device --batch-size --force -q --quiet -v --verbose -h --help" -- "$cur") )
         else
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi
@@ -93,7 +84,7 @@ _adfd() {
             --format) COMPREPLY=( $(compgen -W "tsv jsonl asvspoof2019 asvspoof2021 asvspoof5" -- "$cur") ); return ;;
         esac
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=( $(compgen -W "-o --output --method --train --save-weights --apply --allow-missing --format --provenance --help" -- "$cur") )
+            COMPREPLY=( $(compgen -W "-o --output --method --train --save-weights --apply --allow-missing --format -q --quiet -v --verbose -h --help" -- "$cur") )
         else
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi
@@ -102,18 +93,7 @@ _adfd() {
         case "$prev" in
         esac
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=( $(compgen -W "--features --default-model --json --help" -- "$cur") )
-        else
-            COMPREPLY=( $(compgen -f -- "$cur") )
-        fi
-        ;;
-    merge)
-        case "$prev" in
-            -o|--output) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
-            --format) COMPREPLY=( $(compgen -W "tsv jsonl asvspoof2019 asvspoof2021 asvspoof5" -- "$cur") ); return ;;
-        esac
-        if [[ "$cur" == -* ]]; then
-            COMPREPLY=( $(compgen -W "-o --output --format --provenance --force --help" -- "$cur") )
+            COMPREPLY=( $(compgen -W "--features --default-model --json -q --quiet -v --verbose -h --help" -- "$cur") )
         else
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi
@@ -122,7 +102,7 @@ _adfd() {
         case "$prev" in
         esac
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=( $(compgen -W "--json --help" -- "$cur") )
+            COMPREPLY=( $(compgen -W "--json -q --quiet -v --verbose -h --help" -- "$cur") )
         else
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi
@@ -141,12 +121,9 @@ _adfd() {
             --batch-size) COMPREPLY=(); return ;;
             --threshold) COMPREPLY=(); return ;;
             --embedding-model) COMPREPLY=(); return ;;
-            --shard) COMPREPLY=(); return ;;
-            --ray-address) COMPREPLY=(); return ;;
-            --ray-shards) COMPREPLY=(); return ;;
         esac
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=( $(compgen -W "-m --model --features -o --output --format --provenance --segments --from-list --protocol --subset -j --jobs --device --batch-size --threshold --embedding-model --force --shard --ray --ray-address --ray-shards --help" -- "$cur") )
+            COMPREPLY=( $(compgen -W "-m --model --features -o --output --format --segments --from-list --protocol --subset -j --jobs --device --batch-size --threshold --embedding-model -q --quiet -v --verbose -h --help" -- "$cur") )
         else
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi
@@ -163,7 +140,7 @@ _adfd() {
             --seed) COMPREPLY=(); return ;;
         esac
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=( $(compgen -W "-o --output --val --test --by --hold-out --protocol --subset --seed --force --help" -- "$cur") )
+            COMPREPLY=( $(compgen -W "-o --output --val --test --by --hold-out --protocol --subset --seed -q --quiet -v --verbose -h --help" -- "$cur") )
         else
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi
@@ -187,7 +164,7 @@ _adfd() {
             --exclude) COMPREPLY=(); return ;;
         esac
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=( $(compgen -W "-m --model -o --output --val -f --feature --epochs --batch-size --lr --weight-decay --cosine --patience --balanced --no-balanced --seed --device --workers --amp --no-amp --set --pretrained --exclude --augment --resume --force --help" -- "$cur") )
+            COMPREPLY=( $(compgen -W "-m --model -o --output --val -f --feature --epochs --batch-size --lr --weight-decay --cosine --patience --balanced --no-balanced --seed --device --workers --amp --no-amp --set --pretrained --exclude --augment --resume --force -q --quiet -v --verbose -h --help" -- "$cur") )
         else
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi

@@ -5,12 +5,11 @@ _adfd() {
     commands=(
         'bundle:Put the Whisper encoder (cut after the deepest layer the back-end reads) inside the back-end'\''s model'
         'completions:Print the completion script for SHELL (bash\: `source <(adfd completions bash)`)'
-        'evaluate:Compute detection metrics of labelled scores\: pooled, then per group (attack by default)'
+        'evaluate:Compute detection metrics of labelled scores\: pooled, then per attack'
         'explain:Explain a feature-decomposition model'\''s decisions'
         'featurize:Decode audio, compute features and write them to one HDF5 file'
         'fuse:Fuse score tables that list the same recordings'
-        'info:Describe a feature file (format, features, counts by label and attack, failures), a model'
-        'merge:Join the shards of one featurize or score run into the file a single run writes'
+        'info:Describe a feature file (format, features, counts by label and attack, failures) or a model'
         'models:List the registered models\: name, parameters (default config), input kind, default feature, description'
         'score:Score recordings\: higher score = more bona fide; p_spoof is the probability of spoof'
         'split:Split a corpus into train, validation and test manifests with no group on two sides'
@@ -30,49 +29,49 @@ _adfd() {
             '(-o --output)'{-o,--output}'[Model file to write (.safetensors)]:file:_files' \
             '(--float32)'--float32'[Store the encoder in float32 (default float16\: half the size)]' \
             '(--force)'--force'[Overwrite an existing output]' \
-            '(--help)'--help'[Show the command'\''s help]' \
+            '(-q --quiet)'{-q,--quiet}'[Say only warnings and errors on stderr\: no progress, no summary]' \
+            '(-v --verbose)'{-v,--verbose}'[Say more on stderr\: debug messages, and tracebacks of unexpected errors]' \
+            '(-h --help)'{-h,--help}'[Show the command'\''s help]' \
             '*:file:_files'
         ;;
     completions)
         _arguments \
-            '(--help)'--help'[Show the command'\''s help]' \
+            '(-q --quiet)'{-q,--quiet}'[Say only warnings and errors on stderr\: no progress, no summary]' \
+            '(-v --verbose)'{-v,--verbose}'[Say more on stderr\: debug messages, and tracebacks of unexpected errors]' \
+            '(-h --help)'{-h,--help}'[Show the command'\''s help]' \
             '*:file:_files'
         ;;
     evaluate)
         _arguments \
-            '(--key)'--key'[Labels\: ASVspoof 2019 LA protocol, ASVspoof 2021 trial_metadata.txt, In-the-Wild meta.csv or a CSV/TSV manifest; ids match by utterance name. Its other columns can be grouped by]:file:_files' \
-            '(--subset)'--subset'[ASVspoof 2021 keys\: which subset to keep (eval, progress, hidden_track, all)]:value:(eval progress hidden_track all)' \
-            '(--by)'--by'[Break the metrics down by this column\: attack, label, decision, an extra column of the table or a column of --key (source, family, speaker, codec, ...)]:value:(group speaker id)' \
-            '(--threshold)'--threshold'[Decision threshold for accuracy, F1 and the error rates\: spoof where score < it]:value: ' \
-            '(--ci)'--ci'[Add a bootstrap 95 % interval of each EER (recordings resampled within each class)]' \
-            '(--ci-by)'--ci-by'[With --ci, resample whole groups of this column (speaker, source, ...), not recordings]:value: ' \
-            '(--resamples)'--resamples'[Bootstrap resamples for --ci]:value: ' \
-            '(--seed)'--seed'[Random seed\: the same seed gives the same result on CPU]:value: ' \
-            '(--asv-scores)'--asv-scores'[ASV score file (SPEAKER UTTERANCE target|nontarget|spoof SCORE lines)\: adds min t-DCF as ASVspoof 2019 and 2021 LA define it]:value: ' \
+            '(--key)'--key'[Labels\: ASVspoof 2019 LA protocol, ASVspoof 2021 trial_metadata.txt, In-the-Wild meta.csv or a CSV/TSV manifest; ids match by utterance name]:file:_files' \
+            '(--subset)'--subset'[ASVspoof 2021 keys\: which subset of the trials to keep]:value:(eval progress hidden_track all)' \
             '(--json)'--json'[Print JSON instead of a table]' \
             '(--plot)'--plot'[Also write DET, ROC and score histograms to this PNG]:file:_files' \
-            '(--force)'--force'[Overwrite an existing output made from other inputs]' \
-            '(--help)'--help'[Show the command'\''s help]' \
+            '(-q --quiet)'{-q,--quiet}'[Say only warnings and errors on stderr\: no progress, no summary]' \
+            '(-v --verbose)'{-v,--verbose}'[Say more on stderr\: debug messages, and tracebacks of unexpected errors]' \
+            '(-h --help)'{-h,--help}'[Show the command'\''s help]' \
             '*:file:_files'
         ;;
     explain)
         _arguments \
             '(-o --output)'{-o,--output}'[Folder for the PNGs (made if missing)]:file:_files' \
             '(--features)'--features'[Feature file with a '\''wave'\'' feature\: a t-SNE of the model'\''s latents of its recordings]:file:_files' \
-            '(--stream)'--stream'[Which latents the t-SNE shows\: synthesizer or content (shared\: a single-stream model)]:value: ' \
+            '(--stream)'--stream'[Which latents the t-SNE shows\: synthesizer or content (shared\: a single-stream model)]:value:(synthesizer content shared)' \
             '(--max-items)'--max-items'[t-SNE of at most this many recordings, evenly spread over the file]:value: ' \
             '(--device)'--device'[Where tensors live\: auto (CUDA when present), cpu, cuda or cuda\:N]:value:(auto cpu cuda)' \
-            '(--help)'--help'[Show the command'\''s help]' \
+            '(-q --quiet)'{-q,--quiet}'[Say only warnings and errors on stderr\: no progress, no summary]' \
+            '(-v --verbose)'{-v,--verbose}'[Say more on stderr\: debug messages, and tracebacks of unexpected errors]' \
+            '(-h --help)'{-h,--help}'[Show the command'\''s help]' \
             '*:file:_files'
         ;;
     featurize)
         _arguments \
             '(-o --output)'{-o,--output}'[Feature file to write (HDF5)]:file:_files' \
-            '*'{-f,--feature}'[Front-end name, repeatable (see `adfd info --features`). Default\: cqt]:value:(cqt cqt-gam cqt-lf cqt-mel cqt2 logspec pyannote seamless speechbrain stft stft-gam stft-lf stft-mel wave whisper wt wt-gam wt-lf wt-mel)' \
+            '*'{-f,--feature}'[Front-end, repeatable (see `adfd info --features`). Default\: cqt]:value:(cqt cqt-gam cqt-lf cqt-mel cqt2 logspec pyannote seamless speechbrain stft stft-gam stft-lf stft-mel wave whisper wt wt-gam wt-lf wt-mel)' \
             '*'{-e,--embedding}'[Pre-trained embedding, repeatable\: whisper, seamless, speechbrain or pyannote. MODEL is the network'\''s folder or a Hugging Face repo id in the local cache (default\: the paper'\''s); --embedding NAME is the same as --feature NAME]:value: ' \
             '*'--param'[A front-end parameter, repeatable, e.g. whisper.layers=2,4, whisper.layers=\[3\] or whisper.pooling=mean+std (see `adfd info --features`); VALUE is JSON, or a comma-separated list of integers, or else text]:value: ' \
             '(--protocol)'--protocol'[Corpus description\: ASVspoof 2019 LA protocol, ASVspoof 2021 LA/DF key, In-the-Wild meta.csv, or a CSV/TSV manifest with a header. INPUT is then the audio folder]:file:_files' \
-            '(--subset)'--subset'[ASVspoof 2021 keys\: which subset to keep (eval, progress, hidden_track, all)]:value:(eval progress hidden_track all)' \
+            '(--subset)'--subset'[ASVspoof 2021 keys\: which subset of the trials to keep]:value:(eval progress hidden_track all)' \
             '(--from-list)'--from-list'[Read audio paths, one per line, from this file ('\''-'\'' for stdin) instead of INPUT]:file:_files' \
             '(--segment-seconds)'--segment-seconds'[Segment length for every segment front-end (default\: each one'\''s own)]:value: ' \
             '(--augment-copies)'--augment-copies'[For training files\: add N degraded copies of every utterance (ID~augK, same label and group)\: codecs, band-limiting, noise, reverberation, gain with clipping, silence changes]:value: ' \
@@ -81,11 +80,9 @@ _adfd() {
             '(--device)'--device'[Where tensors live\: auto (CUDA when present), cpu, cuda or cuda\:N]:value:(auto cpu cuda)' \
             '(--batch-size)'--batch-size'[Segments per batch on the device]:value: ' \
             '(--force)'--force'[Overwrite an existing output made from other inputs]' \
-            '(--shard)'--shard'[Process only the K-th of N deterministic shards of the inputs (K = 1..N), e.g. one task of a Slurm array; join the outputs with `adfd merge`]:value: ' \
-            '(--ray)'--ray'[Run on a Ray cluster (pip install '\''adfd\[ray\]'\'')\: the one at --ray-address, else a local Ray instance. Shards are committed beside the output; a rerun redoes only unfinished ones]' \
-            '(--ray-address)'--ray-address'[With --ray\: the cluster'\''s address (default\: $RAY_ADDRESS, else a local Ray instance on this machine)]:value: ' \
-            '(--ray-shards)'--ray-shards'[With --ray\: cut the inputs into N shards (default\: one per 200)]:value: ' \
-            '(--help)'--help'[Show the command'\''s help]' \
+            '(-q --quiet)'{-q,--quiet}'[Say only warnings and errors on stderr\: no progress, no summary]' \
+            '(-v --verbose)'{-v,--verbose}'[Say more on stderr\: debug messages, and tracebacks of unexpected errors]' \
+            '(-h --help)'{-h,--help}'[Show the command'\''s help]' \
             '*:file:_files'
         ;;
     fuse)
@@ -96,9 +93,10 @@ _adfd() {
             '(--save-weights)'--save-weights'[Write the trained logreg fusion to this JSON file]:file:_files' \
             '(--apply)'--apply'[Fuse with a logreg fusion saved by --save-weights]:file:_files' \
             '(--allow-missing)'--allow-missing'[Fuse only the recordings every table lists, dropping the rest]' \
-            '(--format)'--format'[Score table format\: tsv (adfd'\''s), jsonl, asvspoof2019 (ID ATTACK KEY SCORE), asvspoof2021 (ID SCORE) or asvspoof5 (TSV\: filename, cm-score)]:value:(tsv jsonl asvspoof2019 asvspoof2021 asvspoof5)' \
-            '(--provenance)'--provenance'[Also put what made the table inside it\: leading '\''#'\'' lines (tsv) or a first {"_meta"\: ...} record (jsonl). Without it the table holds only its header and rows; a file written with -o has its provenance beside it either way, in FILE.meta.json]' \
-            '(--help)'--help'[Show the command'\''s help]' \
+            '(--format)'--format'[Score table format\: tsv (adfd'\''s, with provenance), jsonl, asvspoof2019 (ID ATTACK KEY SCORE), asvspoof2021 (ID SCORE) or asvspoof5 (TSV\: filename, cm-score)]:value:(tsv jsonl asvspoof2019 asvspoof2021 asvspoof5)' \
+            '(-q --quiet)'{-q,--quiet}'[Say only warnings and errors on stderr\: no progress, no summary]' \
+            '(-v --verbose)'{-v,--verbose}'[Say more on stderr\: debug messages, and tracebacks of unexpected errors]' \
+            '(-h --help)'{-h,--help}'[Show the command'\''s help]' \
             '*:file:_files'
         ;;
     info)
@@ -106,22 +104,17 @@ _adfd() {
             '(--features)'--features'[List the registered front-ends instead]' \
             '(--default-model)'--default-model'[Show the bundled default model'\''s card and its member models]' \
             '(--json)'--json'[Print JSON instead of a table]' \
-            '(--help)'--help'[Show the command'\''s help]' \
-            '*:file:_files'
-        ;;
-    merge)
-        _arguments \
-            '(-o --output)'{-o,--output}'[Where the result goes\: a feature file, or a table ('\''-'\'' = stdout)]:file:_files' \
-            '(--format)'--format'[Score table format\: tsv (adfd'\''s), jsonl, asvspoof2019 (ID ATTACK KEY SCORE), asvspoof2021 (ID SCORE) or asvspoof5 (TSV\: filename, cm-score)]:value:(tsv jsonl asvspoof2019 asvspoof2021 asvspoof5)' \
-            '(--provenance)'--provenance'[Also put what made the table inside it\: leading '\''#'\'' lines (tsv) or a first {"_meta"\: ...} record (jsonl). Without it the table holds only its header and rows; a file written with -o has its provenance beside it either way, in FILE.meta.json]' \
-            '(--force)'--force'[Overwrite an existing output made from other inputs]' \
-            '(--help)'--help'[Show the command'\''s help]' \
+            '(-q --quiet)'{-q,--quiet}'[Say only warnings and errors on stderr\: no progress, no summary]' \
+            '(-v --verbose)'{-v,--verbose}'[Say more on stderr\: debug messages, and tracebacks of unexpected errors]' \
+            '(-h --help)'{-h,--help}'[Show the command'\''s help]' \
             '*:file:_files'
         ;;
     models)
         _arguments \
             '(--json)'--json'[Print JSON instead of a table]' \
-            '(--help)'--help'[Show the command'\''s help]' \
+            '(-q --quiet)'{-q,--quiet}'[Say only warnings and errors on stderr\: no progress, no summary]' \
+            '(-v --verbose)'{-v,--verbose}'[Say more on stderr\: debug messages, and tracebacks of unexpected errors]' \
+            '(-h --help)'{-h,--help}'[Show the command'\''s help]' \
             '*:file:_files'
         ;;
     score)
@@ -129,23 +122,19 @@ _adfd() {
             '*'{-m,--model}'[Model file, repeatable\: probabilities are averaged. Default\: the bundled model]:file:_files' \
             '(--features)'--features'[Score the recordings of this feature file from its stored rows]:file:_files' \
             '(-o --output)'{-o,--output}'[Where the table goes ('\''-'\'' = stdout)]:file:_files' \
-            '(--format)'--format'[Score table format\: tsv (adfd'\''s), jsonl, asvspoof2019 (ID ATTACK KEY SCORE), asvspoof2021 (ID SCORE) or asvspoof5 (TSV\: filename, cm-score)]:value:(tsv jsonl asvspoof2019 asvspoof2021 asvspoof5)' \
-            '(--provenance)'--provenance'[Also put what made the table inside it\: leading '\''#'\'' lines (tsv) or a first {"_meta"\: ...} record (jsonl). Without it the table holds only its header and rows; a file written with -o has its provenance beside it either way, in FILE.meta.json]' \
+            '(--format)'--format'[Score table format\: tsv (adfd'\''s, with provenance), jsonl, asvspoof2019 (ID ATTACK KEY SCORE), asvspoof2021 (ID SCORE) or asvspoof5 (TSV\: filename, cm-score)]:value:(tsv jsonl asvspoof2019 asvspoof2021 asvspoof5)' \
             '(--segments)'--segments'[Add each recording'\''s timeline\: start-end\:p_spoof for every segment]' \
             '(--from-list)'--from-list'[Read audio paths, one per line, from this file ('\''-'\'' for stdin) instead of INPUT]:file:_files' \
             '(--protocol)'--protocol'[Corpus description\: ASVspoof 2019 LA protocol, ASVspoof 2021 LA/DF key, In-the-Wild meta.csv, or a CSV/TSV manifest with a header. INPUT is then the audio folder]:file:_files' \
-            '(--subset)'--subset'[ASVspoof 2021 keys\: which subset to keep (eval, progress, hidden_track, all)]:value:(eval progress hidden_track all)' \
+            '(--subset)'--subset'[ASVspoof 2021 keys\: which subset of the trials to keep]:value:(eval progress hidden_track all)' \
             '(-j --jobs)'{-j,--jobs}'[Worker processes for decoding audio]:value: ' \
             '(--device)'--device'[Where tensors live\: auto (CUDA when present), cpu, cuda or cuda\:N]:value:(auto cpu cuda)' \
             '(--batch-size)'--batch-size'[Segments per batch on the device]:value: ' \
             '(--threshold)'--threshold'[Decide spoof where score < THRESHOLD (default\: the bundled model'\''s operating point, else 0, even odds)]:value: ' \
             '*'--embedding-model'[Where an embedding model'\''s network is now (folder or Hugging Face repo id), e.g. whisper=/models/whisper-base; its weights must be those it was trained with. Repeatable]:value: ' \
-            '(--force)'--force'[Overwrite an existing output made from other inputs]' \
-            '(--shard)'--shard'[Process only the K-th of N deterministic shards of the inputs (K = 1..N), e.g. one task of a Slurm array; join the outputs with `adfd merge`]:value: ' \
-            '(--ray)'--ray'[Run on a Ray cluster (pip install '\''adfd\[ray\]'\'')\: the one at --ray-address, else a local Ray instance. Shards are committed beside the output; a rerun redoes only unfinished ones]' \
-            '(--ray-address)'--ray-address'[With --ray\: the cluster'\''s address (default\: $RAY_ADDRESS, else a local Ray instance on this machine)]:value: ' \
-            '(--ray-shards)'--ray-shards'[With --ray\: cut the inputs into N shards (default\: one per 200)]:value: ' \
-            '(--help)'--help'[Show the command'\''s help]' \
+            '(-q --quiet)'{-q,--quiet}'[Say only warnings and errors on stderr\: no progress, no summary]' \
+            '(-v --verbose)'{-v,--verbose}'[Say more on stderr\: debug messages, and tracebacks of unexpected errors]' \
+            '(-h --help)'{-h,--help}'[Show the command'\''s help]' \
             '*:file:_files'
         ;;
     split)
@@ -153,18 +142,19 @@ _adfd() {
             '(-o --output)'{-o,--output}'[Folder for train.tsv, val.tsv and test.tsv]:file:_files' \
             '(--val)'--val'[Share of utterances for validation]:file:_files' \
             '(--test)'--test'[Share of utterances for test]:value: ' \
-            '(--by)'--by'[Keep utterances that share this field on one side\: group, speaker or id]:value:(group speaker id)' \
+            '(--by)'--by'[Keep utterances that share this field on one side]:value:(group speaker id)' \
             '*'--hold-out'[Attack (synthesizer family) seen only in test, repeatable\: a cross-family split]:value: ' \
             '(--protocol)'--protocol'[Corpus description\: ASVspoof 2019 LA protocol, ASVspoof 2021 LA/DF key, In-the-Wild meta.csv, or a CSV/TSV manifest with a header. INPUT is then the audio folder]:file:_files' \
-            '(--subset)'--subset'[ASVspoof 2021 keys\: which subset to keep (eval, progress, hidden_track, all)]:value:(eval progress hidden_track all)' \
+            '(--subset)'--subset'[ASVspoof 2021 keys\: which subset of the trials to keep]:value:(eval progress hidden_track all)' \
             '(--seed)'--seed'[Random seed\: the same seed gives the same result on CPU]:value: ' \
-            '(--force)'--force'[Overwrite an existing output made from other inputs]' \
-            '(--help)'--help'[Show the command'\''s help]' \
+            '(-q --quiet)'{-q,--quiet}'[Say only warnings and errors on stderr\: no progress, no summary]' \
+            '(-v --verbose)'{-v,--verbose}'[Say more on stderr\: debug messages, and tracebacks of unexpected errors]' \
+            '(-h --help)'{-h,--help}'[Show the command'\''s help]' \
             '*:file:_files'
         ;;
     train)
         _arguments \
-            '(-m --model)'{-m,--model}'[Registered model, e.g. cnn.v1 (see `adfd models`)]:value:(cnn.v1 rnn.v1 crnn.v1 resnet18.v1 mobilenet_v3.v1 efficientnet_b0.v1 densenet121.v1 shufflenet_v2.v1 swin_t.v1 convnext_tiny.v1 googlenet.v1 mnasnet.v1 regnet.v1 mlp.v1 logreg.v1 layerweight.v1 fdl.v1 wavespec.v1 whisper-probe.v1)' \
+            '(-m --model)'{-m,--model}'[Registered model (see `adfd models`)]:value:(cnn.v1 rnn.v1 crnn.v1 resnet18.v1 mobilenet_v3.v1 efficientnet_b0.v1 densenet121.v1 shufflenet_v2.v1 swin_t.v1 convnext_tiny.v1 googlenet.v1 mnasnet.v1 regnet.v1 mlp.v1 logreg.v1 layerweight.v1 fdl.v1 wavespec.v1 whisper-probe.v1)' \
             '(-o --output)'{-o,--output}'[Model file to write (.safetensors)]:file:_files' \
             '(--val)'--val'[Validation feature file; without it a group-disjoint tenth of the training file validates]:file:_files' \
             '(-f --feature)'{-f,--feature}'[Which feature of the file to train on (default\: the only one, or the model'\''s)]:value:(cqt cqt-gam cqt-lf cqt-mel cqt2 logspec pyannote seamless speechbrain stft stft-gam stft-lf stft-mel wave whisper wt wt-gam wt-lf wt-mel)' \
@@ -185,7 +175,9 @@ _adfd() {
             '(--augment)'--augment'[Waveform models\: degrade every training utterance, of both classes, through a seeded chain of codecs, band-limiting, noise, reverberation, gain with clipping and silence changes; recorded in the model file]' \
             '(--resume)'--resume'[Go on with the interrupted run whose checkpoint sits beside --output]' \
             '(--force)'--force'[Overwrite an existing output made from other inputs]' \
-            '(--help)'--help'[Show the command'\''s help]' \
+            '(-q --quiet)'{-q,--quiet}'[Say only warnings and errors on stderr\: no progress, no summary]' \
+            '(-v --verbose)'{-v,--verbose}'[Say more on stderr\: debug messages, and tracebacks of unexpected errors]' \
+            '(-h --help)'{-h,--help}'[Show the command'\''s help]' \
             '*:file:_files'
         ;;
     esac

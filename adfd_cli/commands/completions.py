@@ -6,13 +6,14 @@ from typing import Annotated
 
 import typer
 
+from adfd_cli.choices import one_of
+from adfd_cli.completion_scripts import SHELLS
 
-def completions(shell: Annotated[str, typer.Argument(help="bash, zsh or fish.")]) -> int:
+
+def completions(shell: Annotated[str, typer.Argument(metavar="SHELL", callback=one_of(SHELLS)["callback"], help="bash, zsh or fish.")]) -> int:
     """Print the completion script for SHELL (bash: `source <(adfd completions bash)`)."""
-    from adfd_cli.completion_scripts import SHELLS, render
     from adfd_cli.app import app
+    from adfd_cli.completion_scripts import render
 
-    if shell not in SHELLS:
-        raise typer.BadParameter(f"unknown shell {shell!r}; choose from {', '.join(SHELLS)}", param_hint="SHELL")
     print(render(shell, typer.main.get_command(app)), end="")
     return 0

@@ -8,7 +8,10 @@ from typing import Annotated
 import typer
 
 from adfd_cli import options
-from adfd_cli.console import err
+from adfd_cli.choices import one_of
+from adfd_cli.console import err, failed as report_failed
+
+STREAMS = ("synthesizer", "content", "shared")  # fdl.v1's streams; shared: its single-stream ablation
 
 
 def explain(
@@ -24,7 +27,7 @@ def explain(
     ] = None,
     stream: Annotated[
         str,
-        typer.Option("--stream", help="Which latents the t-SNE shows: synthesizer or content (shared: a single-stream model)."),
+        typer.Option("--stream", **one_of(STREAMS), help="Which latents the t-SNE shows: synthesizer or content (shared: a single-stream model)."),
     ] = "synthesizer",
     max_items: Annotated[
         int | None, typer.Option("--max-items", min=3, help="t-SNE of at most this many recordings, evenly spread over the file.")
@@ -56,7 +59,7 @@ def explain(
     if features is not None:
         print(tsne_of_features(model, features, output, torch_device, stream=stream, max_items=max_items))
     for path, reason in failed:
-        err.print(f"failed: {path}: {reason}", markup=False, soft_wrap=True)
+        report_failed(path, reason)
     if failed:
         err.print(f"{len(audio or []) - len(failed)} files explained, {len(failed)} failed")
     return 3 if failed else 0

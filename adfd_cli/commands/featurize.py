@@ -11,7 +11,9 @@ from typing import Annotated, Any
 import typer
 
 from adfd_cli import options
-from adfd_cli.console import BarObserver, err, progress
+from adfd_cli.choices import one_of
+from adfd_cli.console import BarObserver, err, failed, progress
+from adfd_core.frontends.names import available
 from adfd_core.frontends.params import MAX_SEGMENT_SECONDS
 
 
@@ -24,7 +26,7 @@ def featurize(
     output: Annotated[Path, typer.Option("--output", "-o", help="Feature file to write (HDF5).")] = Path("feats.h5"),
     feature: Annotated[
         list[str] | None,
-        typer.Option("--feature", "-f", help="Front-end name, repeatable (see `adfd info --features`). Default: cqt."),
+        typer.Option("--feature", "-f", **one_of(available()), help="Front-end, repeatable (see `adfd info --features`). Default: cqt."),
     ] = None,
     embedding: Annotated[
         list[str] | None,
@@ -81,17 +83,18 @@ def featurize(
     from adfd_core.corpus import read_corpus
     from adfd_core.featurize import FeaturizeOptions
     from adfd_core.featurize import featurize as run_featurize
-    from adfd_core.frontends import available
+    from adfd_core.catalog import frontends
     from adfd_core.outputs import check_output
 
     params = _embedding_params(embedding or [])
     names = tuple(dict.fromkeys([*(feature or ([] if params else ["cqt"])), *params]))
-    unknown = [n for n in names if n not in available()]
-    if unknown:
-        raise typer.BadParameter(f"unknown feature {unknown[0]!r}; choose from {', '.join(available())}", param_hint="--feature")
+    defaults = {row["name"]: row["params"] for row in frontends()}
     for name, key, value in map(_frontend_param, param or []):
         if name not in names:
             raise typer.BadParameter(f"{name}.{key}: {name} is not computed; add -f {name} or -e {name}", param_hint="--param")
+        if key not in defaults[name]:
+            raise typer.BadParameter(f"{name} has no parameter {key!r}; its parameters: {', '.join(defaults[name])}",
+                                     param_hint="--param")
         params[name] = {**params.get(name, {}), key: value}
     cluster = options.cluster(shard, ray, ray_address, ray_shards)
     if (input is None) == (from_list is None):
@@ -115,7 +118,7 @@ def featurize(
     if result.up_to_date:
         err.print(f"{output}: already complete for these inputs and features; nothing to do")
         for _, path, reason in result.failures:
-            err.print(f"failed: {path}: {reason}", markup=False, soft_wrap=True)
+            failed(path, reason)
     else:
         err.print(f"{output}: {result.written} utterances featurized, {result.skipped} already there, {len(result.failures)} failed")
     return 3 if result.failures else 0

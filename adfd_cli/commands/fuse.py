@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from adfd_cli import options
+from adfd_cli.choices import one_of
 from adfd_cli.console import err, warn
 
 METHODS = ("mean", "logreg")
@@ -18,7 +19,7 @@ def fuse(
     output: Annotated[str, typer.Option("--output", "-o", help="Fused score table to write; '-' is stdout.")] = "-",
     method: Annotated[
         str | None,
-        typer.Option("--method", help="mean (of p_spoof) or logreg (trained, calibrated); default: logreg with --train "
+        typer.Option("--method", **one_of(METHODS), help="mean (of p_spoof) or logreg (trained, calibrated); default: logreg with --train "
                      "or --apply, else mean."),
     ] = None,
     train: Annotated[
@@ -43,12 +44,10 @@ def fuse(
 
     from adfd_core.fusion import LogRegFusion, mean_fusion, train_logreg
     from adfd_core.outputs import check_output
-    from adfd_core.scoretable import FORMATS, INLINE_PROVENANCE, read_scores, write_scores
+    from adfd_core.scoretable import INLINE_PROVENANCE, read_scores, write_scores
 
     method = method or ("logreg" if train or apply else "mean")
     _check_usage(inputs, method, train or [], apply, save_weights)
-    if fmt not in FORMATS:
-        raise typer.BadParameter(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}", param_hint="--format")
     if inline_provenance and fmt not in INLINE_PROVENANCE:
         raise typer.BadParameter(f"the {fmt} format carries no provenance inside (official scorers read it); "
                                  "with -o FILE it is in FILE.meta.json", param_hint="--provenance")
@@ -76,8 +75,6 @@ def fuse(
 
 def _check_usage(inputs: list[str], method: str, train: list[str], apply: Path | None, save_weights: Path | None) -> None:
     """Usage errors: options that do not go together."""
-    if method not in METHODS:
-        raise typer.BadParameter(f"unknown method {method!r}; choose from {', '.join(METHODS)}", param_hint="--method")
     if method == "mean" and (train or apply or save_weights):
         raise typer.BadParameter("--train, --apply and --save-weights go with --method logreg", param_hint="--method")
     if method == "logreg" and bool(train) == (apply is not None):

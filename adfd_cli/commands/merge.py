@@ -26,12 +26,10 @@ def merge(
     Exit code 3 when the run's inputs include some that failed (named on stderr).
     """
     from adfd_core.outputs import check_output
-    from adfd_core.scoretable import FORMATS, INLINE_PROVENANCE, write_scores
+    from adfd_core.scoretable import INLINE_PROVENANCE, write_scores
     from adfd_core.shards import is_feature_file, merge_features, merge_scores
     from adfd_core.sidecar import check_replaceable
 
-    if fmt not in FORMATS:
-        raise typer.BadParameter(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}", param_hint="--format")
     kinds = {is_feature_file(p) for p in shards}
     if len(kinds) > 1:
         raise typer.BadParameter("give either feature files or score tables, not both", param_hint="SHARDS")

@@ -67,7 +67,7 @@ def score(
     """
     from adfd_core.corpus import read_inputs
     from adfd_core.outputs import check_output
-    from adfd_core.scoretable import FORMATS, INLINE_PROVENANCE, ScoreTable, write_scores
+    from adfd_core.scoretable import INLINE_PROVENANCE, ScoreTable, write_scores
     from adfd_core.sidecar import check_replaceable
     from adfd_core.startup import heavy_imports
 
@@ -76,8 +76,6 @@ def score(
         from adfd_core.scoring import (ScoringInterrupted, default_calibration, default_model_paths, load_models, score_audio,
                                        score_features, table_identity, to_table)
 
-    if fmt not in FORMATS:
-        raise typer.BadParameter(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}", param_hint="--format")
     if features is None and not inputs and from_list is None:
         raise typer.BadParameter("give recordings to score (INPUT ..., --from-list or --features)", param_hint="INPUT")
     if features is not None and (inputs or from_list is not None):

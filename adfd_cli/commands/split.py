@@ -9,7 +9,9 @@ from typing import Annotated
 import typer
 
 from adfd_cli import options
+from adfd_cli.choices import one_of
 from adfd_cli.console import err
+from adfd_core.splits import GROUP_FIELDS
 
 
 def split(
@@ -17,7 +19,7 @@ def split(
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for train.tsv, val.tsv and test.tsv.")] = Path("splits"),
     val: Annotated[float, typer.Option("--val", min=0.0, max=0.95, callback=options.finite, help="Share of utterances for validation.")] = 0.1,
     test: Annotated[float, typer.Option("--test", min=0.0, max=0.95, callback=options.finite, help="Share of utterances for test.")] = 0.2,
-    by: Annotated[str, typer.Option("--by", help="Keep utterances that share this field on one side: group, speaker or id.")] = "group",
+    by: Annotated[str, typer.Option("--by", **one_of(GROUP_FIELDS), help="Keep utterances that share this field on one side.")] = "group",
     hold_out: Annotated[
         list[str] | None,
         typer.Option("--hold-out", help="Attack (synthesizer family) seen only in test, repeatable: a cross-family split."),

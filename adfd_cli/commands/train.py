@@ -8,7 +8,9 @@ from typing import Annotated
 import typer
 
 from adfd_cli import options
+from adfd_cli.choices import one_of
 from adfd_cli.console import err, progress
+from adfd_core.catalog import config_keys, model_names
 
 
 def _pairs(values: list[str] | None, option: str) -> tuple[tuple[str, str], ...]:
@@ -21,9 +23,26 @@ def _pairs(values: list[str] | None, option: str) -> tuple[tuple[str, str], ...]
     return tuple(pairs)
 
 
+def _check_config(model: str, overrides: tuple[tuple[str, str], ...]) -> None:
+    """Usage errors for --set and --pretrained: a field the model lacks, or a value its config refuses."""
+    for key, _ in overrides:
+        if key not in config_keys(model):
+            option = "--pretrained" if key == "pretrained" else "--set"
+            raise typer.BadParameter(f"{model} has no config field {key!r}; its fields: {', '.join(config_keys(model))}",
+                                     param_hint=option)
+    if overrides:
+        from adfd_core.models.config import ModelError
+        from adfd_core.models.registry import make_config
+
+        try:
+            make_config(model, dict(overrides))
+        except ModelError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--set") from None
+
+
 def train(
     features: Annotated[Path, typer.Argument(help="Training feature file (from `adfd featurize`).")],
-    model: Annotated[str, typer.Option("--model", "-m", help="Registered model, e.g. cnn.v1 (see `adfd models`).")] = "cnn.v1",
+    model: Annotated[str, typer.Option("--model", "-m", **one_of(model_names()), help="Registered model (see `adfd models`).")] = "cnn.v1",
     output: Annotated[Path, typer.Option("--output", "-o", help="Model file to write (.safetensors).")] = Path("model.safetensors"),
     val: Annotated[
         Path | None,
@@ -70,6 +89,7 @@ def train(
     """
     overrides = _pairs(set_, "--set") + ((("pretrained", pretrained),) if pretrained else ())  # usage errors before torch loads
     exclusions = _pairs(exclude, "--exclude")
+    _check_config(model, overrides)
 
     import sys
 
