@@ -1,7 +1,7 @@
 """A reader that leaves early (`adfd score dir/ | head -1`): a quiet exit with code 141, as a Unix tool killed by SIGPIPE.
 
 Python ignores SIGPIPE, so the write fails with BrokenPipeError; the parser underneath would turn
-that into exit code 1. A command wrapped in ``closed_pipe_stops`` raises ClosedPipe instead, and
+that into exit code 1, and the core into an error naming <stdout>. A command wrapped in ``closed_pipe_stops`` raises ClosedPipe instead, and
 ``adfd_cli.main`` ends the run with EXIT_CLOSED_PIPE and nothing on stderr.
 """
 
@@ -27,10 +27,22 @@ def closed_pipe_stops(command: Callable[..., Any]) -> Callable[..., Any]:
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except BrokenPipeError as exc:
-            raise ClosedPipe from exc
+        except Exception as exc:
+            if _from_closed_pipe(exc):
+                raise ClosedPipe from exc
+            raise
 
     return run
+
+
+def _from_closed_pipe(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is a BrokenPipeError or was raised while handling one (a core error that names "<stdout>")."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, BrokenPipeError):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 def discard_stdout() -> None:

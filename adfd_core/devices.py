@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from adfd_core.errors import AdfdError
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import torch
@@ -18,8 +21,8 @@ def resolve_device(name: str) -> "torch.device":
 
     if name not in DEVICE_CHOICES and not name.startswith("cuda:"):
         raise AdfdError(f"unknown device {name!r}: use one of {', '.join(DEVICE_CHOICES)} or cuda:N")
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise AdfdError(f"device {name!r} requested but torch sees no CUDA GPU; use --device cpu or auto")
-    return torch.device(name)
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
+    log.debug("device %s (--device %s); torch %s, %d CPU threads", device, name, torch.__version__, torch.get_num_threads())
+    return device

@@ -24,9 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from measure import adfd_command
-
-DEVSET = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "devset" / "manifest.tsv"
+from measure import adfd_command, corpus_files
 
 # The per-file librosa pipeline, run as its own process so its cold start counts too.
 LIBROSA_SCRIPT = r'''
@@ -81,14 +79,9 @@ print(n)
 
 
 def list_files(corpus: Path | None, files: int, repeat: int, tmp: Path) -> list[str]:
-    """The first ``files`` audio paths of the devset manifest (or a folder), each linked ``repeat`` times
+    """The first ``files`` audio paths of the corpus (default: the devset), each linked ``repeat`` times
     under ``tmp`` so that a bigger corpus shows throughput once cold start is amortized."""
-    if corpus is None:
-        rows = DEVSET.read_text().splitlines()[1:]
-        paths = [DEVSET.parent / r.split("\t")[0] for r in rows[:files]]
-    else:
-        suffixes = {".wav", ".flac", ".mp3", ".ogg", ".m4a"}
-        paths = sorted(p for p in corpus.rglob("*") if p.suffix.lower() in suffixes)[:files]
+    paths = corpus_files(corpus, files)
     if repeat == 1:
         return [str(p) for p in paths]
     linked = []
@@ -112,7 +105,7 @@ def timed(cmd: list[str], stdin: str | None = None) -> tuple[float, str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--corpus", type=Path, help="folder of audio (default: ../shared/data/devset)")
+    ap.add_argument("--corpus", type=Path, help="folder of audio, or a manifest.tsv (default: ../shared/data/devset)")
     ap.add_argument("--files", type=int, default=760, help="how many files (default: all 760 of the devset)")
     ap.add_argument("--repeat", type=int, default=1, help="use each file this many times (a bigger corpus)")
     ap.add_argument("--feature", action="append", choices=["stft-lf", "cqt"], help="default: both")

@@ -1,4 +1,5 @@
-"""What the benchmark scripts share: the `adfd` command, timing a step function, and the process's memory (Linux /proc)."""
+"""What the benchmark scripts share: the `adfd` command, the corpus they read, timing a step function, and the
+process's memory (Linux /proc)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,25 @@ from collections.abc import Callable
 from pathlib import Path
 
 MIB = 1 << 20
+DEVSET = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "devset" / "manifest.tsv"  # beside the checkout
+AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a"}
+
+
+def corpus_files(corpus: Path | None, files: int, default: Path = DEVSET) -> list[Path]:
+    """The first ``files`` audio files of ``corpus`` (a folder, or a TSV manifest with a ``path`` column relative to
+    it), or of the ``default`` manifest when None. A corpus that is not there ends the script with one line saying so."""
+    where = corpus if corpus is not None else default
+    if not where.exists():
+        why = "no such file or folder" if corpus is not None else "the default corpus is absent; give --corpus FOLDER or MANIFEST.tsv"
+        sys.exit(f"{Path(sys.argv[0]).name}: {where}: {why}")
+    if where.is_dir():
+        return sorted(p for p in where.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)[:files]
+    lines = where.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split("\t") if lines else []
+    if "path" not in header:
+        sys.exit(f"{Path(sys.argv[0]).name}: {where}: a manifest needs a header with a 'path' column")
+    column = header.index("path")
+    return [where.parent / line.split("\t")[column] for line in lines[1 : files + 1]]
 
 
 def adfd_command() -> list[str]:

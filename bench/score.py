@@ -15,7 +15,7 @@ on a shared machine CPU seconds are the steadier figure.
     python bench/score.py --untrained cqt --files 760 --jobs 2 --device cuda
 
 The 10-s file is the first devset recordings joined and cut to 10 s (a synthetic voiced sound
-without the devset). Needs ../shared/data/devset for (b). Run by hand; not run by the tests.
+without the devset). Needs ../shared/data/devset (or --corpus) for (b). Run by hand; not run by the tests.
 """
 
 from __future__ import annotations
@@ -31,34 +31,31 @@ import tempfile
 import time
 from pathlib import Path
 
-from measure import adfd_command
+from measure import DEVSET, adfd_command, corpus_files
 
-DEVSET = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "devset" / "manifest.tsv"
 ADFD = adfd_command()
 SR = 16_000
 COLD_FILE_SECONDS = 10.0
 
 
-def devset_rows(files: int) -> list[tuple[Path, float]]:
-    """(path, duration in s) of the first ``files`` rows of the devset manifest."""
-    lines = DEVSET.read_text().splitlines()
-    header = lines[0].split("\t")
-    path_col, dur_col = header.index("path"), header.index("duration_s")
-    rows = [line.split("\t") for line in lines[1 : files + 1]]
-    return [(DEVSET.parent / r[path_col], float(r[dur_col])) for r in rows]
+def corpus_rows(corpus: Path | None, files: int) -> list[tuple[Path, float]]:
+    """(path, duration in s) of the first ``files`` files of the corpus (default: the devset)."""
+    import soundfile as sf
+
+    return [(path, sf.info(str(path)).duration) for path in corpus_files(corpus, files)]
 
 
-def ten_second_file(folder: Path) -> Path:
-    """A 16-kHz WAV of exactly COLD_FILE_SECONDS: devset speech joined, else a synthetic voiced sound."""
+def ten_second_file(folder: Path, corpus: Path | None) -> Path:
+    """A 16-kHz WAV of exactly COLD_FILE_SECONDS: the corpus's speech joined, else a synthetic voiced sound."""
     import numpy as np
     import soundfile as sf
 
     n = round(COLD_FILE_SECONDS * SR)
-    if DEVSET.is_file():
+    if corpus is not None or DEVSET.exists():
         from adfd_core.audio import load
 
         parts, have = [], 0
-        for path, _ in devset_rows(50):
+        for path, _ in corpus_rows(corpus, 50):
             parts.append(load(path))
             have += len(parts[-1])
             if have >= n:
@@ -119,7 +116,8 @@ def main() -> None:
     ap.add_argument("--untrained", action="append", metavar="FRONTEND",
                     help="time an untrained full-size cnn.v1 on this front-end instead (repeatable)")
     ap.add_argument("--runs", type=int, default=5, help="cold-start runs (median reported)")
-    ap.add_argument("--files", type=int, default=200, help="devset files for the throughput run")
+    ap.add_argument("--corpus", type=Path, help="folder of audio, or a manifest.tsv (default: ../shared/data/devset)")
+    ap.add_argument("--files", type=int, default=200, help="corpus files for the throughput run")
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--batch-size", type=int, default=64)
@@ -134,7 +132,7 @@ def main() -> None:
         label = [m.name for m in models] or ["bundled default"]
         cold = None
         if not args.skip_cold:
-            wav = ten_second_file(tmp)
+            wav = ten_second_file(tmp, args.corpus)
             cmd = [*ADFD, "score", str(wav), *model_args, "--device", args.device]
             timed(cmd)  # warms the disk cache; not counted
             runs = [timed(cmd) for _ in range(args.runs)]
@@ -145,7 +143,7 @@ def main() -> None:
             results.append(row)
             print(json.dumps(row), flush=True)
         if not args.skip_batch:
-            rows = devset_rows(args.files)
+            rows = corpus_rows(args.corpus, args.files)
             audio_s = sum(d for _, d in rows)
             cmd = [*ADFD, "score", "--from-list", "-", *model_args, "--jobs", str(args.jobs), "--device", args.device,
                    "--batch-size", str(args.batch_size), "-o", str(tmp / "scores.tsv")]

@@ -108,7 +108,7 @@ def separability(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", type=Path, default=TRAINSET)
+    parser.add_argument("--root", type=Path, default=TRAINSET, help="corpus folder with manifest.tsv (default: ../shared/data/trainset)")
     parser.add_argument("--model", required=True, help="a transformers Whisper folder")
     parser.add_argument("--seed", type=int, default=0)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -122,6 +122,8 @@ def main() -> None:
     s.add_argument("--folds", type=int, default=4)
     s.set_defaults(run=separability)
     args = parser.parse_args()
+    if not (args.root / "manifest.tsv").is_file():
+        parser.error(f"{args.root}: no manifest.tsv there; give --root, a folder with manifest.tsv and its audio")
     torch.manual_seed(args.seed)
     args.run(args)
 
