@@ -49,7 +49,9 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _adfd(
-    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version, help="Print adfd's version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_print_version, help="Print adfd's version and exit.")
+    ] = False,
 ) -> None:
     """Audio deepfake detection: featurize corpora, train detectors, score recordings."""
 

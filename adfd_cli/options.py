@@ -32,7 +32,8 @@ def _device(value: str) -> str:
 
 Device = Annotated[
     str,
-    typer.Option("--device", callback=_device, metavar=f"[{'|'.join(DEVICE_CHOICES)}|cuda:N]", help="Where tensors live: auto (CUDA when present), cpu, cuda or cuda:N."),
+    typer.Option("--device", callback=_device, metavar=f"[{'|'.join(DEVICE_CHOICES)}|cuda:N]",
+                 help="Where tensors live: auto (CUDA when present), cpu, cuda or cuda:N."),
 ]
 Jobs = Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes for decoding audio.")]
 Force = Annotated[bool, typer.Option("--force", help="Overwrite an existing output made from other inputs.")]

@@ -10,7 +10,9 @@ from adfd_cli.choices import one_of
 from adfd_cli.completion_scripts import SHELLS
 
 
-def completions(shell: Annotated[str, typer.Argument(metavar="SHELL", callback=one_of(SHELLS)["callback"], help="bash, zsh or fish.")]) -> int:
+def completions(
+    shell: Annotated[str, typer.Argument(metavar="SHELL", callback=one_of(SHELLS)["callback"], help="bash, zsh or fish.")],
+) -> int:
     """Print the completion script for SHELL (bash: `source <(adfd completions bash)`)."""
     from adfd_cli.app import app
     from adfd_cli.completion_scripts import render

@@ -27,7 +27,8 @@ def explain(
     ] = None,
     stream: Annotated[
         str,
-        typer.Option("--stream", **one_of(STREAMS), help="Which latents the t-SNE shows: synthesizer or content (shared: a single-stream model)."),
+        typer.Option("--stream", **one_of(STREAMS),
+                     help="Which latents the t-SNE shows: synthesizer or content (shared: a single-stream model)."),
     ] = "synthesizer",
     max_items: Annotated[
         int | None, typer.Option("--max-items", min=3, help="t-SNE of at most this many recordings, evenly spread over the file.")

@@ -192,7 +192,7 @@ def test_every_command_help_has_quiet_verbose_exit_codes_and_ends_with_examples(
         assert "130 interrupted" in text and "141" in text, name
         examples = text.rstrip().split("Examples:\n")[-1].splitlines()
         assert 1 <= len(examples) <= 2 and all("adfd " in line for line in examples), (name, examples)
-        assert any(f"adfd {name}" in line or f"adfd completions" in line for line in examples), (name, examples)
+        assert any(f"adfd {name}" in line or "adfd completions" in line for line in examples), (name, examples)
 
 
 def test_choice_options_show_their_values():
