@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -9,7 +10,8 @@ import typer
 
 from adfd_cli import options
 from adfd_cli.choices import one_of
-from adfd_cli.console import err, failed as report_failed
+from adfd_cli.console import err, progress
+from adfd_cli.console import failed as report_failed
 
 STREAMS = ("synthesizer", "content", "shared")  # fdl.v1's streams; shared: its single-stream ablation
 
@@ -53,7 +55,8 @@ def explain(
     torch_device = resolve_device(device)
     failed: list[tuple[str, str]] = []
     if audio:
-        result = explain_audio(model, audio, output, torch_device)
+        with progress() as bar:
+            result = explain_audio(model, _counted(audio, bar), output, torch_device)
         for path in result.written:
             print(path)
         failed = result.failed
@@ -64,3 +67,11 @@ def explain(
     if failed:
         err.print(f"{len(audio or []) - len(failed)} files explained, {len(failed)} failed")
     return 3 if failed else 0
+
+
+def _counted(paths: list[Path], bar) -> Iterator[Path]:
+    """``paths`` one by one, advancing ``bar`` as each is done (when the next one is asked for)."""
+    task = bar.add_task("explain", total=len(paths))
+    for path in paths:
+        yield path
+        bar.advance(task)

@@ -86,6 +86,17 @@ def test_training_logs_one_line_per_record_and_shows_progress_within_an_epoch(tm
     assert any(re.match(r"epoch 1: \d+/\d+ \(\d+ %\), ", line) for line in lines), done.stderr
 
 
+def test_explain_shows_a_progress_line_per_file_off_a_terminal(tmp_path):
+    from model_factory import tiny_fdl
+
+    model = tiny_fdl(tmp_path / "fdl.safetensors")
+    clips = [str(factory.write(tmp_path / f"c{i}.wav", factory.vowel(120 + 10 * i, seconds=1.0))) for i in range(2)]
+    done = adfd("explain", str(model), *clips, "-o", str(tmp_path / "out"), "--device", "cpu", env=EVERY_STEP)
+    assert done.returncode == 0, done.stderr
+    progress = [line.split(",")[0] for line in done.stderr.splitlines() if line.startswith("explain: ")]
+    assert progress == ["explain: 1/2 (50 %)", "explain: 2/2 (100 %)"], done.stderr
+
+
 def test_progress_lines_come_at_the_interval_with_rate_and_eta():
     from adfd_cli.progress_lines import LineProgress
 
