@@ -80,10 +80,10 @@ def featurize(
     interrupted command resumes it. Inputs that cannot be decoded are named on stderr and recorded in the file.
     --ray runs on a Ray cluster and --shard K/N does one shard; either way the result is the single run's file.
     """
+    from adfd_core.catalog import frontends
     from adfd_core.corpus import read_corpus
     from adfd_core.featurize import FeaturizeOptions
     from adfd_core.featurize import featurize as run_featurize
-    from adfd_core.catalog import frontends
     from adfd_core.outputs import check_output
 
     params = _embedding_params(embedding or [])

@@ -25,11 +25,13 @@ def _pairs(values: list[str] | None, option: str) -> tuple[tuple[str, str], ...]
 
 def _check_config(model: str, overrides: tuple[tuple[str, str], ...]) -> None:
     """Usage errors for --set and --pretrained: a field the model lacks, or a value its config refuses."""
+    def option(keys: list[str]) -> str:
+        return "--pretrained" if keys == ["pretrained"] else "--set"
+
     for key, _ in overrides:
         if key not in config_keys(model):
-            option = "--pretrained" if key == "pretrained" else "--set"
             raise typer.BadParameter(f"{model} has no config field {key!r}; its fields: {', '.join(config_keys(model))}",
-                                     param_hint=option)
+                                     param_hint=option([key]))
     if overrides:
         from adfd_core.models.config import ModelError
         from adfd_core.models.registry import make_config
@@ -37,12 +39,14 @@ def _check_config(model: str, overrides: tuple[tuple[str, str], ...]) -> None:
         try:
             make_config(model, dict(overrides))
         except ModelError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--set") from None
+            raise typer.BadParameter(str(exc), param_hint=option([key for key, _ in overrides])) from None
 
 
 def train(
     features: Annotated[Path, typer.Argument(help="Training feature file (from `adfd featurize`).")],
-    model: Annotated[str, typer.Option("--model", "-m", **one_of(model_names()), help="Registered model (see `adfd models`).")] = "cnn.v1",
+    model: Annotated[
+        str, typer.Option("--model", "-m", **one_of(model_names()), help="Registered model (see `adfd models`).")
+    ] = "cnn.v1",
     output: Annotated[Path, typer.Option("--output", "-o", help="Model file to write (.safetensors).")] = Path("model.safetensors"),
     val: Annotated[
         Path | None,
