@@ -30,10 +30,16 @@ _adfd() {
         case "$prev" in
             --key) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
             --subset) COMPREPLY=( $(compgen -W "eval progress hidden_track all" -- "$cur") ); return ;;
+            --by) COMPREPLY=( $(compgen -W "group speaker id" -- "$cur") ); return ;;
+            --threshold) COMPREPLY=(); return ;;
+            --ci-by) COMPREPLY=(); return ;;
+            --resamples) COMPREPLY=(); return ;;
+            --seed) COMPREPLY=(); return ;;
+            --asv-scores) COMPREPLY=(); return ;;
             --plot) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
         esac
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=( $(compgen -W "--key --subset --json --plot -q --quiet -v --verbose -h --help" -- "$cur") )
+            COMPREPLY=( $(compgen -W "--key --subset --by --threshold --ci --ci-by --resamples --seed --asv-scores --json --plot -q --quiet -v --verbose -h --help" -- "$cur") )
         else
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi

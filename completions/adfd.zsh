@@ -5,7 +5,7 @@ _adfd() {
     commands=(
         'bundle:Put the Whisper encoder (cut after the deepest layer the back-end reads) inside the back-end'\''s model'
         'completions:Print the completion script for SHELL (bash\: `source <(adfd completions bash)`)'
-        'evaluate:Compute detection metrics of labelled scores\: pooled, then per attack'
+        'evaluate:Compute detection metrics of labelled scores\: pooled, then per group (attack by default)'
         'explain:Explain a feature-decomposition model'\''s decisions'
         'featurize:Decode audio, compute features and write them to one HDF5 file'
         'fuse:Fuse score tables that list the same recordings'
@@ -43,8 +43,15 @@ _adfd() {
         ;;
     evaluate)
         _arguments \
-            '(--key)'--key'[Labels\: ASVspoof 2019 LA protocol, ASVspoof 2021 trial_metadata.txt, In-the-Wild meta.csv or a CSV/TSV manifest; ids match by utterance name]:file:_files' \
+            '(--key)'--key'[Labels\: ASVspoof 2019 LA protocol, ASVspoof 2021 trial_metadata.txt, In-the-Wild meta.csv or a CSV/TSV manifest; ids match by utterance name. Its other columns can be grouped by]:file:_files' \
             '(--subset)'--subset'[ASVspoof 2021 keys\: which subset of the trials to keep]:value:(eval progress hidden_track all)' \
+            '(--by)'--by'[Break the metrics down by this column\: attack, label, decision, an extra column of the table or a column of --key (source, family, speaker, codec, ...)]:value:(group speaker id)' \
+            '(--threshold)'--threshold'[Decision threshold for accuracy, F1 and the error rates\: spoof where score < it]:value: ' \
+            '(--ci)'--ci'[Add a bootstrap 95 % interval of each EER (recordings resampled within each class)]' \
+            '(--ci-by)'--ci-by'[With --ci, resample whole groups of this column (speaker, source, ...), not recordings]:value: ' \
+            '(--resamples)'--resamples'[Bootstrap resamples for --ci]:value: ' \
+            '(--seed)'--seed'[Random seed\: the same seed gives the same result on CPU]:value: ' \
+            '(--asv-scores)'--asv-scores'[ASV score file (SPEAKER UTTERANCE target|nontarget|spoof SCORE lines)\: adds min t-DCF as ASVspoof 2019 and 2021 LA define it]:value: ' \
             '(--json)'--json'[Print JSON instead of a table]' \
             '(--plot)'--plot'[Also write DET, ROC and score histograms to this PNG]:file:_files' \
             '(-q --quiet)'{-q,--quiet}'[Say only warnings and errors on stderr\: no progress, no summary]' \
