@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 
 from rich.console import Console
+from rich.markup import escape as markup_escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from adfd_cli import verbosity
@@ -28,7 +29,7 @@ alerts = _stderr_console()
 
 def warn(message: str) -> None:
     """A one-line warning on stderr, shown under --quiet too."""
-    alerts.print(f"[yellow]warning:[/] {message}", markup=True, soft_wrap=True)
+    alerts.print(f"[yellow]warning:[/] {markup_escape(message)}", markup=True, soft_wrap=True)  # a name with [brackets] stays whole
 
 
 def failed(path: object, reason: str) -> None:
