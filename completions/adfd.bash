@@ -39,7 +39,7 @@ _adfd() {
             --plot) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
         esac
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=( $(compgen -W "--key --subset --by --threshold --ci --ci-by --resamples --seed --asv-scores --json --plot -q --quiet -v --verbose -h --help" -- "$cur") )
+            COMPREPLY=( $(compgen -W "--key --subset --by --threshold --ci --ci-by --resamples --seed --asv-scores --json --plot --force -q --quiet -v --verbose -h --help" -- "$cur") )
         else
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi
@@ -90,7 +90,7 @@ _adfd() {
             --format) COMPREPLY=( $(compgen -W "tsv jsonl asvspoof2019 asvspoof2021 asvspoof5" -- "$cur") ); return ;;
         esac
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=( $(compgen -W "-o --output --method --train --save-weights --apply --allow-missing --format -q --quiet -v --verbose -h --help" -- "$cur") )
+            COMPREPLY=( $(compgen -W "-o --output --method --train --save-weights --apply --allow-missing --format --provenance -q --quiet -v --verbose -h --help" -- "$cur") )
         else
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi
@@ -129,7 +129,7 @@ _adfd() {
             --embedding-model) COMPREPLY=(); return ;;
         esac
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=( $(compgen -W "-m --model --features -o --output --format --segments --from-list --protocol --subset -j --jobs --device --batch-size --threshold --embedding-model -q --quiet -v --verbose -h --help" -- "$cur") )
+            COMPREPLY=( $(compgen -W "-m --model --features -o --output --format --provenance --segments --from-list --protocol --subset -j --jobs --device --batch-size --threshold --embedding-model --force -q --quiet -v --verbose -h --help" -- "$cur") )
         else
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi
@@ -146,7 +146,7 @@ _adfd() {
             --seed) COMPREPLY=(); return ;;
         esac
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=( $(compgen -W "-o --output --val --test --by --hold-out --protocol --subset --seed -q --quiet -v --verbose -h --help" -- "$cur") )
+            COMPREPLY=( $(compgen -W "-o --output --val --test --by --hold-out --protocol --subset --seed --force -q --quiet -v --verbose -h --help" -- "$cur") )
         else
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi

@@ -9,7 +9,7 @@ _adfd() {
         'explain:Explain a feature-decomposition model'\''s decisions'
         'featurize:Decode audio, compute features and write them to one HDF5 file'
         'fuse:Fuse score tables that list the same recordings'
-        'info:Describe a feature file (format, features, counts by label and attack, failures) or a model'
+        'info:Describe a feature file (format, features, counts by label and attack, failures), a model'
         'models:List the registered models\: name, parameters (default config), input kind, default feature, description'
         'score:Score recordings\: higher score = more bona fide; p_spoof is the probability of spoof'
         'split:Split a corpus into train, validation and test manifests with no group on two sides'
@@ -54,6 +54,7 @@ _adfd() {
             '(--asv-scores)'--asv-scores'[ASV score file (SPEAKER UTTERANCE target|nontarget|spoof SCORE lines)\: adds min t-DCF as ASVspoof 2019 and 2021 LA define it]:value: ' \
             '(--json)'--json'[Print JSON instead of a table]' \
             '(--plot)'--plot'[Also write DET, ROC and score histograms to this PNG]:file:_files' \
+            '(--force)'--force'[Overwrite an existing output made from other inputs]' \
             '(-q --quiet)'{-q,--quiet}'[Say only warnings and errors on stderr\: no progress, no summary]' \
             '(-v --verbose)'{-v,--verbose}'[Say more on stderr\: debug messages, and tracebacks of unexpected errors]' \
             '(-h --help)'{-h,--help}'[Show the command'\''s help]' \
@@ -100,7 +101,8 @@ _adfd() {
             '(--save-weights)'--save-weights'[Write the trained logreg fusion to this JSON file]:file:_files' \
             '(--apply)'--apply'[Fuse with a logreg fusion saved by --save-weights]:file:_files' \
             '(--allow-missing)'--allow-missing'[Fuse only the recordings every table lists, dropping the rest]' \
-            '(--format)'--format'[Score table format\: tsv (adfd'\''s, with provenance), jsonl, asvspoof2019 (ID ATTACK KEY SCORE), asvspoof2021 (ID SCORE) or asvspoof5 (TSV\: filename, cm-score)]:value:(tsv jsonl asvspoof2019 asvspoof2021 asvspoof5)' \
+            '(--format)'--format'[Score table format\: tsv (adfd'\''s), jsonl, asvspoof2019 (ID ATTACK KEY SCORE), asvspoof2021 (ID SCORE) or asvspoof5 (TSV\: filename, cm-score)]:value:(tsv jsonl asvspoof2019 asvspoof2021 asvspoof5)' \
+            '(--provenance)'--provenance'[Also put what made the table inside it\: leading '\''#'\'' lines (tsv) or a first {"_meta"\: ...} record (jsonl). Without it the table holds only its header and rows; a file written with -o has its provenance beside it either way, in FILE.meta.json]' \
             '(-q --quiet)'{-q,--quiet}'[Say only warnings and errors on stderr\: no progress, no summary]' \
             '(-v --verbose)'{-v,--verbose}'[Say more on stderr\: debug messages, and tracebacks of unexpected errors]' \
             '(-h --help)'{-h,--help}'[Show the command'\''s help]' \
@@ -129,7 +131,8 @@ _adfd() {
             '*'{-m,--model}'[Model file, repeatable\: probabilities are averaged. Default\: the bundled model]:file:_files' \
             '(--features)'--features'[Score the recordings of this feature file from its stored rows]:file:_files' \
             '(-o --output)'{-o,--output}'[Where the table goes ('\''-'\'' = stdout)]:file:_files' \
-            '(--format)'--format'[Score table format\: tsv (adfd'\''s, with provenance), jsonl, asvspoof2019 (ID ATTACK KEY SCORE), asvspoof2021 (ID SCORE) or asvspoof5 (TSV\: filename, cm-score)]:value:(tsv jsonl asvspoof2019 asvspoof2021 asvspoof5)' \
+            '(--format)'--format'[Score table format\: tsv (adfd'\''s), jsonl, asvspoof2019 (ID ATTACK KEY SCORE), asvspoof2021 (ID SCORE) or asvspoof5 (TSV\: filename, cm-score)]:value:(tsv jsonl asvspoof2019 asvspoof2021 asvspoof5)' \
+            '(--provenance)'--provenance'[Also put what made the table inside it\: leading '\''#'\'' lines (tsv) or a first {"_meta"\: ...} record (jsonl). Without it the table holds only its header and rows; a file written with -o has its provenance beside it either way, in FILE.meta.json]' \
             '(--segments)'--segments'[Add each recording'\''s timeline\: start-end\:p_spoof for every segment]' \
             '(--from-list)'--from-list'[Read audio paths, one per line, from this file ('\''-'\'' for stdin) instead of INPUT]:file:_files' \
             '(--protocol)'--protocol'[Corpus description\: ASVspoof 2019 LA protocol, ASVspoof 2021 LA/DF key, In-the-Wild meta.csv, or a CSV/TSV manifest with a header. INPUT is then the audio folder]:file:_files' \
@@ -139,6 +142,7 @@ _adfd() {
             '(--batch-size)'--batch-size'[Segments per batch on the device]:value: ' \
             '(--threshold)'--threshold'[Decide spoof where score < THRESHOLD (default\: the bundled model'\''s operating point, else 0, even odds)]:value: ' \
             '*'--embedding-model'[Where an embedding model'\''s network is now (folder or Hugging Face repo id), e.g. whisper=/models/whisper-base; its weights must be those it was trained with. Repeatable]:value: ' \
+            '(--force)'--force'[Overwrite an existing output made from other inputs]' \
             '(-q --quiet)'{-q,--quiet}'[Say only warnings and errors on stderr\: no progress, no summary]' \
             '(-v --verbose)'{-v,--verbose}'[Say more on stderr\: debug messages, and tracebacks of unexpected errors]' \
             '(-h --help)'{-h,--help}'[Show the command'\''s help]' \
@@ -154,6 +158,7 @@ _adfd() {
             '(--protocol)'--protocol'[Corpus description\: ASVspoof 2019 LA protocol, ASVspoof 2021 LA/DF key, In-the-Wild meta.csv, or a CSV/TSV manifest with a header. INPUT is then the audio folder]:file:_files' \
             '(--subset)'--subset'[ASVspoof 2021 keys\: which subset of the trials to keep]:value:(eval progress hidden_track all)' \
             '(--seed)'--seed'[Random seed\: the same seed gives the same result on CPU]:value: ' \
+            '(--force)'--force'[Overwrite an existing output made from other inputs]' \
             '(-q --quiet)'{-q,--quiet}'[Say only warnings and errors on stderr\: no progress, no summary]' \
             '(-v --verbose)'{-v,--verbose}'[Say more on stderr\: debug messages, and tracebacks of unexpected errors]' \
             '(-h --help)'{-h,--help}'[Show the command'\''s help]' \
