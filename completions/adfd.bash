@@ -2,7 +2,7 @@
 _adfd() {
     local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
     if [[ $COMP_CWORD -eq 1 ]]; then
-        COMPREPLY=( $(compgen -W "bundle completions evaluate explain featurize fuse info models score split train --help --version" -- "$cur") )
+        COMPREPLY=( $(compgen -W "bundle completions evaluate explain featurize fuse info merge models score split train --help --version" -- "$cur") )
         return
     fi
     case "${COMP_WORDS[1]}" in
@@ -73,9 +73,12 @@ _adfd() {
             -j|--jobs) COMPREPLY=(); return ;;
             --device) COMPREPLY=( $(compgen -W "auto cpu cuda" -- "$cur") ); return ;;
             --batch-size) COMPREPLY=(); return ;;
+            --shard) COMPREPLY=(); return ;;
+            --ray-address) COMPREPLY=(); return ;;
+            --ray-shards) COMPREPLY=(); return ;;
         esac
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=( $(compgen -W "-o --output -f --feature -e --embedding --param --protocol --subset --from-list --segment-seconds --augment-copies --augment-seed -j --jobs --device --batch-size --force -q --quiet -v --verbose -h --help" -- "$cur") )
+            COMPREPLY=( $(compgen -W "-o --output -f --feature -e --embedding --param --protocol --subset --from-list --segment-seconds --augment-copies --augment-seed -j --jobs --device --batch-size --force --shard --ray --ray-address --ray-shards -q --quiet -v --verbose -h --help" -- "$cur") )
         else
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi
@@ -104,6 +107,17 @@ _adfd() {
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi
         ;;
+    merge)
+        case "$prev" in
+            -o|--output) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
+            --format) COMPREPLY=( $(compgen -W "tsv jsonl asvspoof2019 asvspoof2021 asvspoof5" -- "$cur") ); return ;;
+        esac
+        if [[ "$cur" == -* ]]; then
+            COMPREPLY=( $(compgen -W "-o --output --format --provenance --force -q --quiet -v --verbose -h --help" -- "$cur") )
+        else
+            COMPREPLY=( $(compgen -f -- "$cur") )
+        fi
+        ;;
     models)
         case "$prev" in
         esac
@@ -127,9 +141,12 @@ _adfd() {
             --batch-size) COMPREPLY=(); return ;;
             --threshold) COMPREPLY=(); return ;;
             --embedding-model) COMPREPLY=(); return ;;
+            --shard) COMPREPLY=(); return ;;
+            --ray-address) COMPREPLY=(); return ;;
+            --ray-shards) COMPREPLY=(); return ;;
         esac
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=( $(compgen -W "-m --model --features -o --output --format --provenance --segments --from-list --protocol --subset -j --jobs --device --batch-size --threshold --embedding-model --force -q --quiet -v --verbose -h --help" -- "$cur") )
+            COMPREPLY=( $(compgen -W "-m --model --features -o --output --format --provenance --segments --from-list --protocol --subset -j --jobs --device --batch-size --threshold --embedding-model --force --shard --ray --ray-address --ray-shards -q --quiet -v --verbose -h --help" -- "$cur") )
         else
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi

@@ -10,6 +10,7 @@ _adfd() {
         'featurize:Decode audio, compute features and write them to one HDF5 file'
         'fuse:Fuse score tables that list the same recordings'
         'info:Describe a feature file (format, features, counts by label and attack, failures), a model'
+        'merge:Join the shards of one featurize or score run into the file a single run writes'
         'models:List the registered models\: name, parameters (default config), input kind, default feature, description'
         'score:Score recordings\: higher score = more bona fide; p_spoof is the probability of spoof'
         'split:Split a corpus into train, validation and test manifests with no group on two sides'
@@ -88,6 +89,10 @@ _adfd() {
             '(--device)'--device'[Where tensors live\: auto (CUDA when present), cpu, cuda or cuda\:N]:value:(auto cpu cuda)' \
             '(--batch-size)'--batch-size'[Segments per batch on the device]:value: ' \
             '(--force)'--force'[Overwrite an existing output made from other inputs]' \
+            '(--shard)'--shard'[Process only the K-th of N deterministic shards of the inputs (K = 1..N), e.g. one task of a Slurm array; join the outputs with `adfd merge`]:value: ' \
+            '(--ray)'--ray'[Run on a Ray cluster (pip install '\''adfd\[ray\]'\'')\: the one at --ray-address, else a local Ray instance. Shards are committed beside the output; a rerun redoes only unfinished ones]' \
+            '(--ray-address)'--ray-address'[With --ray\: the cluster'\''s address (default\: $RAY_ADDRESS, else a local Ray instance on this machine)]:value: ' \
+            '(--ray-shards)'--ray-shards'[With --ray\: cut the inputs into N shards (default\: one per 200)]:value: ' \
             '(-q --quiet)'{-q,--quiet}'[Say only warnings and errors on stderr\: no progress, no summary]' \
             '(-v --verbose)'{-v,--verbose}'[Say more on stderr\: debug messages, and tracebacks of unexpected errors]' \
             '(-h --help)'{-h,--help}'[Show the command'\''s help]' \
@@ -118,6 +123,17 @@ _adfd() {
             '(-h --help)'{-h,--help}'[Show the command'\''s help]' \
             '*:file:_files'
         ;;
+    merge)
+        _arguments \
+            '(-o --output)'{-o,--output}'[Where the result goes\: a feature file, or a table ('\''-'\'' = stdout)]:file:_files' \
+            '(--format)'--format'[Score table format\: tsv (adfd'\''s), jsonl, asvspoof2019 (ID ATTACK KEY SCORE), asvspoof2021 (ID SCORE) or asvspoof5 (TSV\: filename, cm-score)]:value:(tsv jsonl asvspoof2019 asvspoof2021 asvspoof5)' \
+            '(--provenance)'--provenance'[Also put what made the table inside it\: leading '\''#'\'' lines (tsv) or a first {"_meta"\: ...} record (jsonl). Without it the table holds only its header and rows; a file written with -o has its provenance beside it either way, in FILE.meta.json]' \
+            '(--force)'--force'[Overwrite an existing output made from other inputs]' \
+            '(-q --quiet)'{-q,--quiet}'[Say only warnings and errors on stderr\: no progress, no summary]' \
+            '(-v --verbose)'{-v,--verbose}'[Say more on stderr\: debug messages, and tracebacks of unexpected errors]' \
+            '(-h --help)'{-h,--help}'[Show the command'\''s help]' \
+            '*:file:_files'
+        ;;
     models)
         _arguments \
             '(--json)'--json'[Print JSON instead of a table]' \
@@ -143,6 +159,10 @@ _adfd() {
             '(--threshold)'--threshold'[Decide spoof where score < THRESHOLD (default\: the bundled model'\''s operating point, else 0, even odds)]:value: ' \
             '*'--embedding-model'[Where an embedding model'\''s network is now (folder or Hugging Face repo id), e.g. whisper=/models/whisper-base; its weights must be those it was trained with. Repeatable]:value: ' \
             '(--force)'--force'[Overwrite an existing output made from other inputs]' \
+            '(--shard)'--shard'[Process only the K-th of N deterministic shards of the inputs (K = 1..N), e.g. one task of a Slurm array; join the outputs with `adfd merge`]:value: ' \
+            '(--ray)'--ray'[Run on a Ray cluster (pip install '\''adfd\[ray\]'\'')\: the one at --ray-address, else a local Ray instance. Shards are committed beside the output; a rerun redoes only unfinished ones]' \
+            '(--ray-address)'--ray-address'[With --ray\: the cluster'\''s address (default\: $RAY_ADDRESS, else a local Ray instance on this machine)]:value: ' \
+            '(--ray-shards)'--ray-shards'[With --ray\: cut the inputs into N shards (default\: one per 200)]:value: ' \
             '(-q --quiet)'{-q,--quiet}'[Say only warnings and errors on stderr\: no progress, no summary]' \
             '(-v --verbose)'{-v,--verbose}'[Say more on stderr\: debug messages, and tracebacks of unexpected errors]' \
             '(-h --help)'{-h,--help}'[Show the command'\''s help]' \

@@ -20,7 +20,7 @@ from feature_factory import random_features
 from .helpers import ADFD, adfd, make_corpus
 
 EVERY_STEP = {**os.environ, "ADFD_PROGRESS_SECONDS": "0"}  # a progress line at every step, not every 30 s
-COMMANDS = ("featurize", "split", "train", "bundle", "fuse", "evaluate", "score", "explain", "info", "models", "completions")
+COMMANDS = ("featurize", "split", "train", "bundle", "fuse", "merge", "evaluate", "score", "explain", "info", "models", "completions")
 
 
 def _with_stdout_closed(*args: str) -> tuple[int, str]:
