@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 from adfd_core.channel import ChannelAugment
 from adfd_core.errors import AdfdError
+from adfd_core.models.weights import load_into
 from adfd_core.trainset import (
     BalancedEpochSampler, SegmentRows, augmented_copies, check_compatible, choose_feature, input_statistics, load_rows,
 )
@@ -315,7 +316,7 @@ class _Run:
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
+        load_into(self.model, state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler:
             self.scheduler.load_state_dict(state["scheduler"])
@@ -471,7 +472,7 @@ def _write_outputs(run: _Run, result: TrainResult, train: Rows, val: Rows, comma
     from adfd_core.outputs import atomic_text
     from adfd_core.provenance import provenance
 
-    run.model.load_state_dict(run.best_state)
+    load_into(run.model, run.best_state)
     channel = getattr(run.dataset, "channel", None)
     summary = {
         **provenance(command),
