@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import torch
@@ -91,6 +93,13 @@ def test_recurrent_baselines_have_table_ones_relu_and_dropout_after_each_bilstm_
     for key in readers:  # dropout zeroes about half of what the ReLU let through, in training only
         kept_eval, kept_train = 1 - zeros[False][key], 1 - zeros[True][key]
         assert kept_train == pytest.approx(kept_eval / 2, abs=0.1), (key, zeros)
+
+
+def test_each_backbone_is_the_variant_its_title_and_the_readme_name():
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    for key, arch in ARCHS.items():
+        assert re.sub(r"[^a-z0-9]", "", arch.title.lower()) == arch.builder.replace("_", ""), (arch.title, arch.builder)
+        assert f"`{key}.v1` ({arch.title})" in readme, key
 
 
 @pytest.mark.parametrize("arch", ["resnet18", "swin_t"])
