@@ -26,7 +26,7 @@ class CheckpointError(AdfdError):
 def _split(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
     """``obj`` with each tensor moved into ``tensors`` under a path-like name and replaced by a reference."""
     if isinstance(obj, torch.Tensor):
-        tensors[prefix] = obj.detach().cpu().contiguous().clone()
+        tensors[prefix] = obj  # not copied: write_atomically writes it from its own memory
         return {_TENSOR: prefix}
     if isinstance(obj, dict):
         if all(isinstance(k, str) for k in obj):

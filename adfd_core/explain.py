@@ -231,8 +231,13 @@ def tsne_of_features(
     """``out_dir/tsne-<stream>.png``: t-SNE of one stream's latents of the feature file's recordings
     (middle crops of its ``wave`` feature), coloured by synthesizer (attack; "bonafide" for bona fide).
 
-    max_items: at most this many recordings, evenly spread over the file.
+    max_items: at most this many recordings, evenly spread over the file. A model with an utterance
+    ``embedding`` (WaveSpec) gets the t-SNE of that instead (adfd_core.explain_embedding; ``stream`` unused).
     """
+    from adfd_core import explain_embedding
+
+    if explain_embedding.has_embedding(model_path):  # WaveSpec: its fused embedding, not streams
+        return explain_embedding.tsne_of_embeddings(model_path, feature_file, out_dir, device, max_items)
     if max_items is not None and max_items < 1:
         raise ValueError(f"max_items must be positive, got {max_items}")
     model, info = _load_fdl(model_path, device)

@@ -68,9 +68,7 @@ def save_model(path: str | Path, model: torch.nn.Module, info: ModelFile) -> Pat
     problem = mismatch(reference, state, dtypes=True)
     if problem:
         raise ModelFileError(f"{path}: cannot save: the model does not fit {info.name} with this config: {problem}")
-    metadata = _metadata(path, info)
-    tensors = {key: value.detach().to("cpu", copy=True).contiguous() for key, value in state.items()}
-    write_atomically(path, tensors, metadata)
+    write_atomically(path, state, _metadata(path, info))
     return path
 
 

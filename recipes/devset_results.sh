@@ -17,8 +17,8 @@ SYSTEMS=(
     "stft-lf-cnn cnn.v1 stft-lf"
     "stft-mel-cnn cnn.v1 stft-mel"
     "stft-gam-cnn cnn.v1 stft-gam"
-    "cqt-rnn rnn.v1 cqt"
-    "cqt-crnn crnn.v1 cqt"
+    "cqt-rnn rnn.v2 cqt"
+    "cqt-crnn crnn.v2 cqt"
     "cqt-convnext convnext_tiny.v1 cqt --set input_size=none --epochs 5 --patience 2"  # 28 M parameters on 2 CPU cores
 )
 for split in group xfam; do

@@ -1,4 +1,5 @@
-"""`adfd explain`: where a feature-decomposition model looks (Grad-CAM PNGs) and how its latents cluster (t-SNE)."""
+"""`adfd explain`: where a feature-decomposition model looks (Grad-CAM PNGs) and how its latents, or WaveSpec's
+fused embeddings, cluster (t-SNE)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ STREAMS = ("synthesizer", "content", "shared")  # fdl.v1's streams; shared: its 
 
 
 def explain(
-    model: Annotated[Path, typer.Argument(help="Model file of a feature-decomposition model (fdl.v1).")],
+    model: Annotated[Path, typer.Argument(help="Model file of a feature-decomposition model (fdl.v1); with --features also WaveSpec (wavespec.v1).")],
     audio: Annotated[
         list[Path] | None,
         typer.Argument(help="Audio files: one Grad-CAM PNG each, named after the file.", show_default=False),
@@ -42,8 +43,9 @@ def explain(
     For each audio file, a PNG of its log spectrogram (the middle crop the model takes) and, over
     it, the Grad-CAM map of the spoof logit for each stream: where the synthesizer and content
     streams find evidence of spoofing. With --features, a t-SNE scatter of one stream's latents,
-    coloured by synthesizer. The written files are listed on stdout; audio that cannot be read is
-    named on stderr, and the exit code is 3.
+    coloured by synthesizer; for a WaveSpec model, of its fused embeddings, coloured by attack. The
+    written files are listed on stdout; audio that cannot be read is named on stderr, and the exit
+    code is 3.
     """
     from adfd_core.devices import resolve_device
     from adfd_core.explain import explain_audio, tsne_of_features

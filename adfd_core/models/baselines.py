@@ -4,10 +4,11 @@ Table I, as built here, for the default (3, 64, 64) input:
 
     CNN    3 x {Conv2d 32/64/128, 3x3 - ReLU - AvgPool 2x2 - Dropout 0.2} -> flatten (128*8*8)
            -> Dense 256 - ReLU - Dropout 0.2 -> Dense 2
-    RNN    the row read over time: T steps of C*F values -> BiLSTM 128 -> BiLSTM 64
-           -> Dense 256 - ReLU -> Dense 2
+    RNN    the row read over time: T steps of C*F values -> BiLSTM 128 - ReLU - Dropout 0.2
+           -> BiLSTM 64 - ReLU - Dropout 0.2 -> Dense 256 - ReLU - Dropout 0.2 -> Dense 2
     C-RNN  the CNN's conv blocks -> the (128, F/8, T/8) map read over time: T/8 steps of 128*F/8
-           values -> BiLSTM 128 -> BiLSTM 64 -> Dense 256 - ReLU -> Dense 2
+           values -> BiLSTM 128 - ReLU - Dropout 0.2 -> BiLSTM 64 - ReLU - Dropout 0.2
+           -> Dense 256 - ReLU - Dropout 0.2 -> Dense 2
 
 What the paper leaves open, and the choice made here:
 
@@ -15,8 +16,10 @@ What the paper leaves open, and the choice made here:
 - LSTM units are per direction (a BiLSTM 128 outputs 256 values per step).
 - the recurrent read-out: the final hidden state of each direction of the last BiLSTM,
   concatenated (what Keras' ``Bidirectional(LSTM(64))`` returns without return_sequences).
-- the RNN and the C-RNN have no dropout after their Dense 256 (Table I lists none); the C-RNN's
-  conv blocks keep the CNN's Dropout 0.2.
+- one ``dropout`` rate per model, 0.2 as Table I lists it after every block: in the RNN after each
+  BiLSTM and after Dense 256; in the C-RNN also after each conv block.
+- the ReLU and Dropout after a BiLSTM act on its whole output sequence where another BiLSTM reads
+  it, and on the read-out (below) after the last one.
 - the activation between Dense 256 and Dense 2 is ReLU in all three; no softmax in the model
   (outputs are logits; class 0 = spoof, 1 = bonafide).
 - initialization: PyTorch's defaults.
@@ -67,11 +70,13 @@ class RNNConfig:
 
     input_shape: tuple[int, int, int] = (3, 64, 64)
     lstm: tuple[int, ...] = (128, 64)  # units per direction of each stacked BiLSTM
+    dropout: float = 0.2  # after each BiLSTM's ReLU and after Dense 256
     dense: int = 256
 
     def __post_init__(self) -> None:
         _check_shape(self.input_shape)
         _check_sizes("lstm", self.lstm)
+        require(0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}")
         require(self.dense >= 1, f"dense must be >= 1, got {self.dense}")
 
 
@@ -81,7 +86,7 @@ class CRNNConfig:
 
     input_shape: tuple[int, int, int] = (3, 64, 64)
     channels: tuple[int, ...] = (32, 64, 128)
-    dropout: float = 0.2  # after each conv block
+    dropout: float = 0.2  # after each conv block, each BiLSTM's ReLU and Dense 256
     lstm: tuple[int, ...] = (128, 64)
     dense: int = 256
 
@@ -108,17 +113,20 @@ def _head(in_features: int, dense: int, dropout: float) -> nn.Sequential:
 
 
 class _BiLSTMStack(nn.Module):
-    """Stacked BiLSTMs: (B, steps, features) -> (B, 2 * sizes[-1]), the last layer's final state of each direction."""
+    """Stacked BiLSTMs, each followed by ReLU - Dropout: (B, steps, features) -> (B, 2 * sizes[-1]), the last
+    layer's final state of each direction through its ReLU - Dropout."""
 
-    def __init__(self, in_features: int, sizes: tuple[int, ...]):
+    def __init__(self, in_features: int, sizes: tuple[int, ...], dropout: float):
         super().__init__()
         dims = (in_features, *(2 * n for n in sizes[:-1]))
         self.layers = nn.ModuleList(nn.LSTM(d, n, batch_first=True, bidirectional=True) for d, n in zip(dims, sizes))
+        self.after = nn.Sequential(nn.ReLU(), nn.Dropout(dropout))  # no weights: one module serves every layer
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.layers:
             x, (h, _) = layer(x)
-        return torch.cat([h[0], h[1]], dim=1)  # forward direction after the last step, backward after the first
+            x = self.after(x)
+        return self.after(torch.cat([h[0], h[1]], dim=1))  # forward direction after the last step, backward after the first
 
 
 class CNN(nn.Module):
@@ -144,8 +152,8 @@ class RNN(nn.Module):
         super().__init__()
         self.input_shape = config.input_shape
         c, f, _ = config.input_shape
-        self.lstm = _BiLSTMStack(c * f, config.lstm)
-        self.head = _head(2 * config.lstm[-1], config.dense, 0.0)
+        self.lstm = _BiLSTMStack(c * f, config.lstm, config.dropout)
+        self.head = _head(2 * config.lstm[-1], config.dense, config.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.input_shape)
@@ -160,8 +168,8 @@ class CRNN(nn.Module):
         self.input_shape = config.input_shape
         c, f, _ = config.input_shape
         self.features = _conv_blocks(c, config.channels, config.dropout)
-        self.lstm = _BiLSTMStack(config.channels[-1] * (f // 2 ** len(config.channels)), config.lstm)
-        self.head = _head(2 * config.lstm[-1], config.dense, 0.0)
+        self.lstm = _BiLSTMStack(config.channels[-1] * (f // 2 ** len(config.channels)), config.lstm, config.dropout)
+        self.head = _head(2 * config.lstm[-1], config.dense, config.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.input_shape)

@@ -51,8 +51,8 @@ def _registry() -> dict[str, ModelEntry]:
 
     entries = [
         ModelEntry("cnn.v1", CNNConfig, CNN, "cqt", "segments", "ensemble paper's CNN: conv 32/64/128, Dense 256"),
-        ModelEntry("rnn.v1", RNNConfig, RNN, "cqt", "segments", "ensemble paper's RNN: BiLSTM 128/64, Dense 256"),
-        ModelEntry("crnn.v1", CRNNConfig, CRNN, "cqt", "segments", "ensemble paper's C-RNN: conv, then BiLSTMs"),
+        ModelEntry("rnn.v2", RNNConfig, RNN, "cqt", "segments", "ensemble paper's RNN: BiLSTM 128/64 with ReLU and dropout, Dense 256"),
+        ModelEntry("crnn.v2", CRNNConfig, CRNN, "cqt", "segments", "ensemble paper's C-RNN: conv, then BiLSTMs"),
     ]
     for key, arch in ARCHS.items():
         description = f"{arch.title} (torchvision), ImageNet init optional"

@@ -17,7 +17,8 @@ How a (3, 64, 64) row reaches a backbone made for 224x224 RGB images:
 Every backbone takes any size >= 32: Swin-T pads its feature maps to its 7x7 windows, the
 rest pool adaptively. GoogLeNet is built without its auxiliary heads (``aux_logits=False``)
 and with ``transform_input=False`` (that transform assumes ImageNet-normalized input); RegNet is
-RegNetY-400MF; MobileNet-V3 is the large one; ShuffleNet-V2 and MNASNet are x1.0.
+RegNetY-400MF; MobileNet-V3 is the Large one; ShuffleNet-V2 is x1.0; MNASNet is MNASNet 1.0 (depth
+multiplier 1.0). Each ``Arch.title`` names the variant.
 
 ``pretrained``: None for random initialization (torchvision's own), a path to a torchvision
 ImageNet state dict (``.pth``, read with ``weights_only=True``), or ``"imagenet"`` for that file
@@ -72,7 +73,7 @@ class Arch:
 
 ARCHS: dict[str, Arch] = {
     "resnet18": Arch("ResNet-18", "resnet18", "ResNet18_Weights.IMAGENET1K_V1", ("fc.",)),
-    "mobilenet_v3": Arch("MobileNet-V3 large", "mobilenet_v3_large", "MobileNet_V3_Large_Weights.IMAGENET1K_V2", ("classifier.3.",)),
+    "mobilenet_v3": Arch("MobileNet-V3 Large", "mobilenet_v3_large", "MobileNet_V3_Large_Weights.IMAGENET1K_V2", ("classifier.3.",)),
     "efficientnet_b0": Arch("EfficientNet-B0", "efficientnet_b0", "EfficientNet_B0_Weights.IMAGENET1K_V1", ("classifier.1.",)),
     "densenet121": Arch(
         "DenseNet-121", "densenet121", "DenseNet121_Weights.IMAGENET1K_V1", ("classifier.",), rename=_densenet_keys

@@ -53,7 +53,9 @@ def mismatch(expected: Mapping[str, torch.Tensor], given: Mapping[str, torch.Ten
 def load_into(module: nn.Module, state: Mapping[str, torch.Tensor], strict: bool = True, assign: bool = False) -> None:
     """``module.load_state_dict(state)``, with the module's own submodule versions for a state without them.
 
-    Files hold no ``_metadata``; some modules (MNASNet) refuse a state dict that lacks their version.
+    A state dict keeps its submodules' versions in a ``_metadata`` attribute, which neither a file nor a
+    copy (training's best epoch, a checkpoint) keeps; some modules (torchvision's MNASNet) refuse a state
+    dict without their version.
     ``assign=True`` makes ``state``'s tensors the module's own (no copy): how a module built on the
     meta device gets its weights.
     """

@@ -38,6 +38,26 @@ def test_explain_plots_the_latents_of_a_feature_file(tmp_path):
     assert done.stdout.strip().endswith("tsne-content.png") and open(done.stdout.strip(), "rb").read(8) == PNG
 
 
+def test_explain_plots_wavespecs_fused_embeddings_of_a_feature_file(tmp_path):
+    from adfd_core.modelfile import ModelFile, save_model
+    from adfd_core.models import registry
+    from model_factory import small_config
+
+    config = small_config("wavespec.v1")
+    model = registry.build("wavespec.v1", config)
+    spec = {"name": "wave", "version": 1, "params": {"sample_rate": 16_000, "segment_seconds": config.crop_seconds}}
+    path = save_model(tmp_path / "ws.safetensors", model, ModelFile("wavespec.v1", model.config, spec, training={}))
+    root = tmp_path / "corpus"
+    for i in range(3):
+        audio_factory.write(root / "bonafide" / f"r{i}.wav", audio_factory.vowel(100 + 20 * i, seconds=0.6, seed=i))
+        audio_factory.write(root / "spoof" / "tts" / f"f{i}.wav", audio_factory.chirp(200, 4000 + 500 * i, seconds=0.6))
+    feats = tmp_path / "w.h5"
+    assert adfd("featurize", str(root), "-o", str(feats), "-f", "wave").returncode == 0
+    done = adfd("explain", str(path), "--features", str(feats), "-o", str(tmp_path / "out"), "--device", "cpu")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("tsne-embedding.png") and open(done.stdout.strip(), "rb").read(8) == PNG
+
+
 def test_explain_refuses_what_it_cannot_explain(tmp_path):
     cnn = tiny_model(tmp_path / "cnn.safetensors")
     clip = audio_factory.write(tmp_path / "x.wav", audio_factory.tone(440, seconds=1.0))

@@ -35,10 +35,10 @@ def test_the_documented_pipeline_runs_end_to_end(tmp_path):
     done = subprocess.run(["bash", str(RECIPE), *map(str, sets), str(out)], env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
 
-    models = ["cqt-cnn", "stft-lf-cnn", "stft-gam-cnn", "cqt-convnext", "whisper-mlp"]
+    models = ["cqt-cnn", "stft-lf-cnn", "stft-gam-cnn", "stft-lf-convnext", "whisper-mlp"]
     for name in models:
         info = json.loads(adfd("info", str(out / f"{name}.safetensors"), "--json").stdout)
-        assert info["training"]["train"]["feature"] == {"cqt-convnext": "cqt", "whisper-mlp": "whisper"}.get(name, name[:-4])
+        assert info["training"]["train"]["feature"] == name.rsplit("-", 1)[0]
     fused = read_scores(out / "test-scores.tsv")
     assert len(fused.ids) == 8 and {"bonafide", "spoof"} == set(fused.labels)
     metrics = json.loads((out / "test-metrics.json").read_text())
@@ -51,6 +51,30 @@ def test_the_documented_pipeline_runs_end_to_end(tmp_path):
     by_file = dict(zip(fused.ids, fused.p_spoof))
     assert by_audio.keys() == by_file.keys()
     assert all(abs(by_audio[k] - by_file[k]) < 1e-4 for k in by_file)
+
+
+def test_the_recipe_trains_table_threes_five_members_and_fuses_them(tmp_path):
+    """The recipe's commands, recorded by a stand-in `adfd`: C7 (ConvNeXt-Tiny) on STFT&LF as Table III has it."""
+    stub = tmp_path / "bin" / "adfd"
+    stub.parent.mkdir()
+    stub.write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$*" >> "$ADFD_CALLS"\n')
+    stub.chmod(0o755)
+    calls = tmp_path / "calls.txt"
+    env = {**os.environ, "PATH": f"{stub.parent}{os.pathsep}{os.environ['PATH']}", "ADFD_CALLS": str(calls)}
+    done = subprocess.run(["bash", str(RECIPE), "tr", "va", "te", "out"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    trained = {}
+    for line in calls.read_text().splitlines():
+        words = line.split()
+        if words[0] == "train":
+            trained[words[words.index("-m") + 1], words[words.index("-f") + 1]] = words[words.index("-o") + 1]
+        if words[0] == "score":
+            fused = [words[i + 1] for i, w in enumerate(words) if w == "-m"]
+    assert set(trained) == {("cnn.v1", "cqt"), ("cnn.v1", "stft-lf"), ("cnn.v1", "stft-gam"), ("convnext_tiny.v1", "stft-lf"),
+                            ("mlp.v1", "whisper")}  # fmt: skip
+    assert sorted(fused) == sorted(trained.values())
+    header = RECIPE.read_text().split("set -euo")[0]
+    assert "defaults are the paper's" not in header and "the paper\n#                  gives no epochs" in header
 
 
 def _ids_and_p(tsv: str) -> tuple[list[str], list[float]]:

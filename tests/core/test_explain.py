@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from adfd_core import explain
+from adfd_core import explain, explain_embedding
 from adfd_core.corpus import Utterance
 from adfd_core.explain import ExplainError, grad_cam, save_gradcam_png, tsne_plot
 from adfd_core.plots import PlotError
@@ -93,6 +93,7 @@ def loaded(monkeypatch):
         return state.model.to(device).eval(), info
 
     monkeypatch.setattr(explain, "load_model", load)
+    monkeypatch.setattr(explain_embedding, "has_embedding", lambda path: False)  # it reads the (absent) file's metadata
     return state
 
 
@@ -292,3 +293,32 @@ def test_tsne_draws_bona_fide_in_a_shape_of_its_own(tmp_path, monkeypatch):
         shapes[text.get_text().split()[0]] = (len(path.vertices), path.vertices.round(3).tobytes())
     assert set(shapes) == {"bonafide", "A07", "A08"}
     assert shapes["bonafide"] != shapes["A07"] and shapes["bonafide"] != shapes["A08"]  # not just another colour
+
+
+def test_tsne_of_a_wavespec_model_shows_its_fused_embedding_coloured_by_attack(tmp_path, monkeypatch):
+    from model_factory import small_config
+
+    from adfd_core.modelfile import ModelFile, save_model
+    from adfd_core.models import registry
+
+    config = small_config("wavespec.v1")  # 1-s crops, embedding_dim 2
+    torch.manual_seed(0)
+    model = registry.build("wavespec.v1", config).eval()
+    spec = {"name": "wave", "version": 1, "params": {"sample_rate": 16_000, "segment_seconds": config.crop_seconds}}
+    path = save_model(tmp_path / "ws.safetensors", model, ModelFile("wavespec.v1", model.config, spec, training={}))
+    kinds = [("bonafide", "-"), ("spoof", "A01"), ("spoof", "A02")] * 2
+    features = _wave_file(tmp_path / "f.h5", kinds)
+    seen = {}
+
+    def record(latents, labels, out, title, seed=0):
+        seen.update(latents=latents, labels=labels, title=title)
+        return tsne_plot(latents, labels, out, title, seed)
+
+    monkeypatch.setattr(explain, "tsne_plot", record)
+    out = explain.tsne_of_features(path, features, tmp_path / "plots")
+    assert out == tmp_path / "plots" / "tsne-embedding.png" and _is_png(out)
+    assert seen["labels"] == ["bonafide", "A01", "A02"] * 2 and "wavespec.v1 embeddings of 6" in seen["title"]
+    crop = explain.middle_crop(audio_factory.vowel(120.0, seconds=0.3, seed=1), 16_000)  # utterance 1, tiled to 1 s
+    with torch.no_grad():
+        expected = model.embedding(torch.from_numpy(np.array(crop))[None])[0].numpy()
+    assert seen["latents"].shape == (6, 2) and np.allclose(seen["latents"][1], expected, atol=1e-5)

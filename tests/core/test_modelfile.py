@@ -77,8 +77,8 @@ def test_the_metadata_is_what_the_format_says(tmp_path):
 
 
 def test_calibration_none_and_extra_default(tmp_path):
-    info = ModelFile("rnn.v1", make_config("rnn.v1"), FRONTEND, {"epochs": 1})
-    path = save_model(tmp_path / "m.safetensors", build("rnn.v1", info.config), info)
+    info = ModelFile("rnn.v2", make_config("rnn.v2"), FRONTEND, {"epochs": 1})
+    path = save_model(tmp_path / "m.safetensors", build("rnn.v2", info.config), info)
     with safe_open(str(path), framework="pt") as f:
         assert f.metadata()["calibration"] == "null"
     got = read_model_info(path)
@@ -118,7 +118,7 @@ def test_saving_is_atomic_and_refuses_what_could_not_be_loaded(tmp_path):
     with pytest.raises(ModelFileError, match=r"does not fit cnn\.v1 with this config: wrong shape: mean \(3x32x32, expected 3x64x64\), std .*, net\.head\.0\.weight \(256x2048, expected 256x8192\)$"):
         save_model(path, build("cnn.v1", make_config("cnn.v1", input_shape=(3, 32, 32))), _info())
     with pytest.raises(ModelFileError, match=r"cannot save: cnn\.v1 takes a CNNConfig, got RNNConfig"):
-        save_model(path, build("cnn.v1", make_config("cnn.v1")), ModelFile("cnn.v1", make_config("rnn.v1"), FRONTEND, {}))
+        save_model(path, build("cnn.v1", make_config("cnn.v1")), ModelFile("cnn.v1", make_config("rnn.v2"), FRONTEND, {}))
     assert path.read_bytes() == before and os.listdir(path.parent) == ["m.safetensors"]
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,7 +16,7 @@ from adfd_core.models import config as configs
 from adfd_core.models.vision import ARCHS, imagenet_cache_path
 
 NAMES = [
-    "cnn.v1", "rnn.v1", "crnn.v1", "resnet18.v1", "mobilenet_v3.v1", "efficientnet_b0.v1", "densenet121.v1",
+    "cnn.v1", "rnn.v2", "crnn.v2", "resnet18.v1", "mobilenet_v3.v1", "efficientnet_b0.v1", "densenet121.v1",
     "shufflenet_v2.v1", "swin_t.v1", "convnext_tiny.v1", "googlenet.v1", "mnasnet.v1", "regnet.v1",
 ]  # fmt: skip
 
@@ -37,7 +39,7 @@ def test_the_registry_holds_the_papers_models():
 
 
 def test_unknown_model_names_the_valid_ones():
-    with pytest.raises(ModelError, match=r"unknown model 'cnn\.v9'; valid names: cnn\.v1, rnn\.v1"):
+    with pytest.raises(ModelError, match=r"unknown model 'cnn\.v9'; valid names: cnn\.v1, rnn\.v2"):
         entry("cnn.v9")
 
 
@@ -67,8 +69,37 @@ def test_baseline_parameter_counts_are_table_one():
 
     lstms = lambda inputs: bilstm(inputs, 128) + bilstm(256, 64)  # noqa: E731
     assert parameter_count("cnn.v1") == conv + (128 * 8 * 8 + 1) * 256 + head == 2_191_170
-    assert parameter_count("rnn.v1") == lstms(3 * 64) + (128 + 1) * 256 + head
-    assert parameter_count("crnn.v1") == conv + lstms(128 * 8) + (128 + 1) * 256 + head
+    assert parameter_count("rnn.v2") == lstms(3 * 64) + (128 + 1) * 256 + head
+    assert parameter_count("crnn.v2") == conv + lstms(128 * 8) + (128 + 1) * 256 + head
+
+
+@pytest.mark.parametrize("name", ["rnn.v2", "crnn.v2"])
+def test_recurrent_baselines_have_table_ones_relu_and_dropout_after_each_bilstm_and_dense_256(name):
+    small = {"lstm": "8,4", "dense": "16", "dropout": "0.5", **({"channels": "4,8"} if name == "crnn.v2" else {})}
+    net = build(name, make_config(name, small, input_shape=(3, 16, 16))).net
+    # What the second BiLSTM, Dense 256 and Dense 2 read: each the output of a ReLU - Dropout 0.5 block.
+    readers = {"second BiLSTM": net.lstm.layers[1], "Dense 256": net.head[0], "Dense 2": net.head[-1]}
+    seen: dict[str, torch.Tensor] = {}
+    for key, layer in readers.items():
+        layer.register_forward_pre_hook(lambda _m, args, key=key: seen.__setitem__(key, args[0].detach()))
+    x = torch.randn(64, 3, 16, 16)
+    zeros = {}
+    for training in (False, True):
+        torch.manual_seed(0)
+        with torch.no_grad():
+            net.train(training)(x)
+        assert all((v >= 0).all() for v in seen.values()), "a ReLU precedes each reader"
+        zeros[training] = {key: (v == 0).float().mean().item() for key, v in seen.items()}
+    for key in readers:  # dropout zeroes about half of what the ReLU let through, in training only
+        kept_eval, kept_train = 1 - zeros[False][key], 1 - zeros[True][key]
+        assert kept_train == pytest.approx(kept_eval / 2, abs=0.1), (key, zeros)
+
+
+def test_each_backbone_is_the_variant_its_title_and_the_readme_name():
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    for key, arch in ARCHS.items():
+        assert re.sub(r"[^a-z0-9]", "", arch.title.lower()) == arch.builder.replace("_", ""), (arch.title, arch.builder)
+        assert f"`{key}.v1` ({arch.title})" in readme, key
 
 
 @pytest.mark.parametrize("arch", ["resnet18", "swin_t"])
@@ -81,8 +112,8 @@ def test_vision_models_have_the_backbones_parameters_with_a_two_class_head(arch)
     ("name", "shape", "fields"),
     [
         ("cnn.v1", (1, 16, 40), {}),
-        ("rnn.v1", (2, 10, 7), {}),
-        ("crnn.v1", (1, 24, 33), {"channels": "8,16"}),
+        ("rnn.v2", (2, 10, 7), {}),
+        ("crnn.v2", (1, 24, 33), {"channels": "8,16"}),
         ("resnet18.v1", (1, 40, 50), {"input_size": "none"}),
         ("convnext_tiny.v1", (2, 20, 20), {"input_size": "48"}),
     ],
@@ -105,7 +136,7 @@ def test_segment_models_standardize_their_input_with_the_training_statistics():
 
 
 def test_make_config_parses_set_values_to_the_field_types():
-    c = make_config("crnn.v1", {"input_shape": "1, 32,48", "dropout": "0.5", "dense": "128", "lstm": "32"})
+    c = make_config("crnn.v2", {"input_shape": "1, 32,48", "dropout": "0.5", "dense": "128", "lstm": "32"})
     assert (c.input_shape, c.dropout, c.dense, c.lstm, c.channels) == ((1, 32, 48), 0.5, 128, (32,), (32, 64, 128))
     v = make_config("resnet18.v1", {"input_size": "None", "pretrained": "imagenet"})
     assert v.input_size is None and v.pretrained == "imagenet"
@@ -164,7 +195,7 @@ def test_the_parser_refuses_bad_values_naming_the_key(values, message):
         ("cnn.v1", {"dropout": "1.5"}, r"cnn\.v1: dropout must be in \[0, 1\), got 1\.5"),
         ("cnn.v1", {"input_shape": "3,64"}, r"input_shape must be 3 comma-separated integers, got '3,64'"),
         ("cnn.v1", {"input_shape": "3,4,64"}, r"F and T must be >= 8 to survive 3 2x2 pools"),
-        ("rnn.v1", {"lstm": ""}, r"lstm must be"),
+        ("rnn.v2", {"lstm": ""}, r"lstm must be"),
         ("resnet18.v1", {"input_size": "16"}, r"input_size must be >= 32 or none, got 16"),
         ("resnet18.v1", {"input_size": "none", "input_shape": "3,16,64"}, r"F and T must be >= 32 without resizing"),
     ],
@@ -193,8 +224,8 @@ def test_config_from_dict_refuses_missing_unknown_and_mistyped_keys():
 
 
 def test_build_refuses_another_models_config():
-    with pytest.raises(ModelError, match=r"rnn\.v1 takes a RNNConfig, got CNNConfig"):
-        build("rnn.v1", make_config("cnn.v1"))
+    with pytest.raises(ModelError, match=r"rnn\.v2 takes a RNNConfig, got CNNConfig"):
+        build("rnn.v2", make_config("cnn.v1"))
 
 
 @pytest.mark.parametrize("arch", list(ARCHS))
