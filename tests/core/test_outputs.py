@@ -42,7 +42,7 @@ def _table(n: int) -> ScoreTable:
 def test_a_score_table_that_fails_mid_write_leaves_the_old_file_and_no_partial_one(tmp_path, monkeypatch):
     out = tmp_path / "scores.tsv"
     write_scores(_table(3), out)
-    before = out.read_text()
+    before, sidecar = out.read_text(), (tmp_path / "scores.tsv.meta.json").read_text()
 
     def disk_fills(table):
         yield "id\tscore\n"
@@ -52,7 +52,8 @@ def test_a_score_table_that_fails_mid_write_leaves_the_old_file_and_no_partial_o
     with pytest.raises(OutputError, match=r"scores.tsv: cannot write: no space left on the device"):
         write_scores(_table(5), out)
     assert out.read_text() == before
-    assert os.listdir(tmp_path) == ["scores.tsv"]  # no temporary file left beside it
+    assert (tmp_path / "scores.tsv.meta.json").read_text() == sidecar  # still the old table's provenance
+    assert sorted(os.listdir(tmp_path)) == ["scores.tsv", "scores.tsv.meta.json"]  # no temporary file left beside them
 
 
 def test_atomic_text_writes_through_a_device_it_cannot_replace():
