@@ -3,7 +3,8 @@
 The model API used here (``adfd_core.models.fdl.FDL``): ``spectrogram(x (B, S)) -> (B, 1, F, T)``;
 ``stream_blocks() -> {stream: block}``, each block's output a (B, N, h, w) map (the streams are
 "synthesizer" and "content", or "shared" in the single-stream ablation); ``forward(x) -> (B, 2)``
-logits (0 spoof, 1 bona fide); ``latent(x) -> {stream: (B, N)}``. The spectrogram's hop and rate
+logits (0 spoof, 1 bona fide); ``latent(x) -> {stream: (B, N), "classifier": (B, D)}`` (D: the
+classifier's input, the streams concatenated). The spectrogram's hop and rate
 come from the model's ``frontend`` (its ``hop`` and ``sample_rate``) where it has one.
 """
 
@@ -23,6 +24,7 @@ from adfd_core import audio
 from adfd_core.augment import middle_crop
 from adfd_core.errors import AdfdError
 from adfd_core.modelfile import ModelFile, load_model
+from adfd_core.models.fdl import CLASSIFIER_FEATURES
 from adfd_core.plots import PlotError
 from adfd_core.store import LABEL_INDEX, FeatureFile
 
@@ -31,6 +33,7 @@ WAVE_FEATURE = "wave"  # the whole-utterance waveform feature of a feature file
 DEFAULT_HOP = 187  # samples between spectrogram frames (the paper's log spectrogram)
 MAX_PERPLEXITY = 30.0  # t-SNE perplexity for large sets; smaller sets get (N - 1) / 3
 LATENT_BATCH = 32  # crops per forward pass when collecting latents
+TSNE_PER_CLASS = 300  # recordings per colour in a t-SNE, as in the paper's figures
 _SPOOF = LABEL_INDEX["spoof"]
 BONAFIDE_MARKER = "o"  # t-SNE: bona fide points are circles ...
 SPOOF_MARKERS = ("^", "s", "D", "v", "P", "X", "<", ">", "p", "*")  # ... and the synthesizers other shapes
@@ -225,34 +228,37 @@ def tsne_of_features(
     feature_file: str | os.PathLike,
     out_dir: str | os.PathLike,
     device: str | torch.device = "cpu",
-    stream: str = "synthesizer",
-    max_items: int | None = None,
+    stream: str = CLASSIFIER_FEATURES,
+    per_class: int | None = TSNE_PER_CLASS,
+    seed: int = 0,
 ) -> Path:
-    """``out_dir/tsne-<stream>.png``: t-SNE of one stream's latents of the feature file's recordings
+    """``out_dir/tsne-<stream>.png``: t-SNE of the model's latents of the feature file's recordings
     (middle crops of its ``wave`` feature), coloured by synthesizer (attack; "bonafide" for bona fide).
 
-    max_items: at most this many recordings, evenly spread over the file. A model with an utterance
-    ``embedding`` (WaveSpec) gets the t-SNE of that instead (adfd_core.explain_embedding; ``stream`` unused).
+    stream: CLASSIFIER_FEATURES (F_cls, the classifier's input: the paper's figures) or one stream's
+    features. per_class: at most this many recordings of each colour, drawn at random (``seed``); None: all.
+    A model with an utterance ``embedding`` (WaveSpec) gets the t-SNE of that instead
+    (adfd_core.explain_embedding; ``stream`` unused).
     """
     from adfd_core import explain_embedding
 
+    if per_class is not None and per_class < 1:
+        raise ValueError(f"per_class must be positive, got {per_class}")
     if explain_embedding.has_embedding(model_path):  # WaveSpec: its fused embedding, not streams
-        return explain_embedding.tsne_of_embeddings(model_path, feature_file, out_dir, device, max_items)
-    if max_items is not None and max_items < 1:
-        raise ValueError(f"max_items must be positive, got {max_items}")
+        return explain_embedding.tsne_of_embeddings(model_path, feature_file, out_dir, device, per_class, seed)
     model, info = _load_fdl(model_path, device)
     crop_samples = _crop_samples(info)
-    streams = list(model.stream_blocks())
-    if stream not in streams:
-        raise ExplainError(f"{model_path}: the model has no {stream!r} stream; choose {' or '.join(streams)}")
+    choices = [CLASSIFIER_FEATURES, *model.stream_blocks()]
+    if stream not in choices:
+        raise ExplainError(f"{model_path}: the model has no {stream!r} stream; choose {', '.join(choices)}")
     with FeatureFile(feature_file) as ff:
         if not ff.feature(WAVE_FEATURE).whole_utterance:
             raise ExplainError(f"{feature_file}: feature {WAVE_FEATURE!r} holds segment rows, not waveforms")
-        picked = _spread(ff.n_utterances, max_items)
         names = [_colour_label(label, attack) for label, attack in zip(ff.column("label"), ff.column("attack"))]
+        picked = _sample_per_class(names, per_class, seed)
         crops = (middle_crop(ff.rows(WAVE_FEATURE, i), crop_samples) for i in picked)
         latents = _latents(model, crops, stream, device)
-    title = f"{Path(feature_file).name}: {stream} latents of {len(picked)} recordings"
+    title = f"{Path(feature_file).name}: {stream} features of {len(picked)} recordings"
     return tsne_plot(latents, [names[i] for i in picked], _output_folder(out_dir) / f"tsne-{stream}.png", title)
 
 
@@ -299,11 +305,16 @@ def _latents(model: torch.nn.Module, crops: Iterable[np.ndarray], stream: str, d
     return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
 
 
-def _spread(n: int, max_items: int | None) -> list[int]:
-    """All of range(n), or ``max_items`` indices evenly spread over it."""
-    if max_items is None or max_items >= n:
-        return list(range(n))
-    return np.linspace(0, n - 1, max_items).round().astype(int).tolist()
+def _sample_per_class(names: Sequence[str], per_class: int | None, seed: int) -> list[int]:
+    """Indices into ``names``: up to ``per_class`` drawn at random from each name's items (all: None), in file order."""
+    if per_class is None:
+        return list(range(len(names)))
+    rng = np.random.default_rng(seed)
+    groups: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        groups.setdefault(name, []).append(i)
+    picked = [i for items in groups.values() for i in rng.permutation(items)[:per_class].tolist()]
+    return sorted(picked)
 
 
 def _colour_label(label: str, attack: str) -> str:

@@ -34,22 +34,23 @@ def tsne_of_embeddings(
     feature_file: str | os.PathLike,
     out_dir: str | os.PathLike,
     device: str | torch.device = "cpu",
-    max_items: int | None = None,
+    per_class: int | None = explain.TSNE_PER_CLASS,
+    seed: int = 0,
 ) -> Path:
     """``out_dir/tsne-embedding.png``: t-SNE of the embeddings of the feature file's recordings (middle
     crops of its ``wave`` feature), coloured by attack ("bonafide" for bona fide).
 
-    max_items: at most this many recordings, evenly spread over the file.
+    per_class: at most this many recordings of each colour, drawn at random (``seed``); None: all.
     """
-    if max_items is not None and max_items < 1:
-        raise ValueError(f"max_items must be positive, got {max_items}")
+    if per_class is not None and per_class < 1:
+        raise ValueError(f"per_class must be positive, got {per_class}")
     model, info = load_model(model_path, device=device)
     crop_samples = explain._crop_samples(info)
     with FeatureFile(feature_file) as ff:
         if not ff.feature(explain.WAVE_FEATURE).whole_utterance:
             raise explain.ExplainError(f"{feature_file}: feature {explain.WAVE_FEATURE!r} holds segment rows, not waveforms")
-        picked = explain._spread(ff.n_utterances, max_items)
         names = [explain._colour_label(label, attack) for label, attack in zip(ff.column("label"), ff.column("attack"))]
+        picked = explain._sample_per_class(names, per_class, seed)
         crops = [middle_crop(ff.rows(explain.WAVE_FEATURE, i), crop_samples) for i in picked]
     embeddings = embed(model, crops, device)
     title = f"{Path(feature_file).name}: {info.name} embeddings of {len(picked)} recordings"

@@ -1,4 +1,4 @@
-"""Training losses of the feature decomposition and WaveSpec papers: contrastive, focal, adversarial-uniform, single center.
+"""Training losses of the feature decomposition and WaveSpec papers: contrastive, focal, uniform cross-entropy, single center.
 
 Choices where the papers leave room, and why:
 
@@ -11,9 +11,9 @@ Choices where the papers leave room, and why:
   has no terms of that kind.
 - ``focal_loss``: alpha weights the positive class (target 1, bona fide) and 1 - alpha the
   negative class, as in Lin et al. (alpha = 0.25 on the positives).
-- ``uniform_adversarial_loss``: KL(uniform || softmax(logits)), which is 0 at the uniform
-  prediction; it differs from the cross-entropy to the uniform distribution by the constant
-  log K, so the gradients are the same.
+- ``uniform_cross_entropy``: the cross-entropy between the uniform distribution and
+  softmax(logits), eq. 9 of the feature decomposition paper; log K at the uniform prediction, its
+  minimum (it is KL(uniform || softmax(logits)) + log K).
 - ``SingleCenterLoss``: Li et al. (CVPR 2021) with their m = 0.3 and lambda = 0.5 as defaults;
   the center starts from a standard normal draw (the paper does not say). A batch with no
   bona fide sample counts M_bona as 0 (only the hinge term pushes the spoofs out); a batch
@@ -57,13 +57,12 @@ def focal_loss(logit: torch.Tensor, target: torch.Tensor, alpha: float = 0.25, g
     return (-alpha_t * (1.0 - log_pt.exp()).pow(gamma) * log_pt).mean()
 
 
-def uniform_adversarial_loss(logits: torch.Tensor) -> torch.Tensor:
-    """KL(uniform || softmax(logits)), logits (B, K) -> scalar, the batch mean.
+def uniform_cross_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of softmax(logits) against the uniform distribution, logits (B, K) -> scalar, the batch mean.
 
-    L = mean_b(-log K - (1/K) sum_k log softmax(logits_b)_k); 0 when every prediction is uniform.
+    L = mean_b(-(1/K) sum_k log softmax(logits_b)_k); log K, its minimum, when every prediction is uniform.
     """
-    k = logits.shape[1]
-    return (-math.log(k) - F.log_softmax(logits, dim=1).mean(dim=1)).mean()
+    return -F.log_softmax(logits, dim=1).mean(dim=1).mean()
 
 
 class SingleCenterLoss(nn.Module):

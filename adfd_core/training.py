@@ -301,7 +301,7 @@ class _Run:
         if isinstance(train, WaveRows):
             self.sampler, self.dataset = KeyedSampler(sampler), TrainingCrops(
                 train, options.seed, procs.rank, getattr(self.model, "batch_fields", ()), getattr(self.config, "synthesizers", ()),
-                channel=ChannelAugment() if options.augment else None,
+                channel=ChannelAugment() if options.augment else None, augment=getattr(self.model, "input_augmentation", None),
             )
         else:
             self.sampler, self.dataset = sampler, train

@@ -179,18 +179,24 @@ class KeyedSampler:
 
 class TrainingCrops:
     """A DataLoader dataset over BatchKeys: the batch {"x": (B, crop_samples), "y": (B,), and each of
-    ``fields`` (B,) int64}. The synthesizer labels need ``synthesizers``."""
+    ``fields`` (B,) int64}. The synthesizer labels need ``synthesizers``. ``augment``: which of the
+    PSEUDO_LABELS augmentations the crops get (None: those whose labels ``fields`` asks for); a
+    pseudo-label field needs its augmentation."""
 
     def __init__(self, rows: WaveRows, seed: int, rank: int, fields: Sequence[str] = (), synthesizers: Sequence[str] = (),
-                 channel: "ChannelAugment | None" = None):
+                 channel: "ChannelAugment | None" = None, augment: Sequence[str] | None = None):
         from adfd_core.augment import PseudoLabeledCrops
 
-        unknown = sorted(set(fields) - {"synth", *PSEUDO_LABELS})
+        unknown = sorted(set(fields) - {"synth", *PSEUDO_LABELS}) or sorted(set(augment or ()) - set(PSEUDO_LABELS))
         if unknown:
-            raise TrainDataError(f"the model asks for labels this loader does not make: {', '.join(unknown)}")
+            raise TrainDataError(f"the model asks for labels or augmentations this loader does not make: {', '.join(unknown)}")
+        augment = tuple(f for f in fields if f in PSEUDO_LABELS) if augment is None else tuple(augment)
+        unlabelled = sorted(set(fields) & set(PSEUDO_LABELS) - set(augment))
+        if unlabelled:
+            raise TrainDataError(f"the model asks for {', '.join(unlabelled)} labels without that augmentation")
         self.rows, self.seed, self.rank, self.fields = rows, seed, rank, tuple(fields)
         self.synth = synthesizer_labels(rows.utt_attacks, rows.y, synthesizers) if "synth" in fields else None
-        self.crops = PseudoLabeledCrops(rows.crop_samples, compression="codec" in fields, speed="speed" in fields)
+        self.crops = PseudoLabeledCrops(rows.crop_samples, compression="codec" in augment, speed="speed" in augment)
         # A model that learns the compression pseudo-label must not see compression the label does not name.
         self.channel = channel.without("codec") if channel is not None and "codec" in fields else channel
 

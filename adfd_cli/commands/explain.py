@@ -14,7 +14,7 @@ from adfd_cli.choices import one_of
 from adfd_cli.console import err, progress
 from adfd_cli.console import failed as report_failed
 
-STREAMS = ("synthesizer", "content", "shared")  # fdl.v1's streams; shared: its single-stream ablation
+STREAMS = ("classifier", "synthesizer", "content", "shared")  # fdl.v1's F_cls and streams; shared: its single-stream ablation
 
 
 def explain(
@@ -31,21 +31,22 @@ def explain(
     stream: Annotated[
         str,
         typer.Option("--stream", **one_of(STREAMS),
-                     help="Which latents the t-SNE shows: synthesizer or content (shared: a single-stream model)."),
-    ] = "synthesizer",
-    max_items: Annotated[
-        int | None, typer.Option("--max-items", min=3, help="t-SNE of at most this many recordings, evenly spread over the file.")
-    ] = None,
+                     help="Which features the t-SNE shows: classifier (the classifier's input, both streams), synthesizer "
+                     "or content (shared: a single-stream model)."),
+    ] = "classifier",
+    per_class: Annotated[
+        int, typer.Option("--per-class", min=1, help="t-SNE of at most this many random recordings of each colour (synthesizer).")
+    ] = 300,
     device: options.Device = "auto",
 ) -> int:
     """Explain a feature-decomposition model's decisions.
 
     For each audio file, a PNG of its log spectrogram (the middle crop the model takes) and, over
     it, the Grad-CAM map of the spoof logit for each stream: where the synthesizer and content
-    streams find evidence of spoofing. With --features, a t-SNE scatter of one stream's latents,
-    coloured by synthesizer; for a WaveSpec model, of its fused embeddings, coloured by attack. The
-    written files are listed on stdout; audio that cannot be read is named on stderr, and the exit
-    code is 3.
+    streams find evidence of spoofing. With --features, a t-SNE scatter of the classifier's input
+    features (or one stream's), coloured by synthesizer; for a WaveSpec model, of its fused
+    embeddings, coloured by attack. The written files are listed on stdout; audio that cannot be
+    read is named on stderr, and the exit code is 3.
     """
     from adfd_core.devices import resolve_device
     from adfd_core.explain import explain_audio, tsne_of_features
@@ -63,7 +64,7 @@ def explain(
             print(path)
         failed = result.failed
     if features is not None:
-        print(tsne_of_features(model, features, output, torch_device, stream=stream, max_items=max_items))
+        print(tsne_of_features(model, features, output, torch_device, stream=stream, per_class=per_class))
     for path, reason in failed:
         report_failed(path, reason)
     if failed:

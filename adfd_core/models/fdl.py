@@ -3,9 +3,9 @@ synthesizer stream and a content stream, on 3-s waveform crops.
 
     waveform (B, S) -> logspec (B, 1, 257, 257) -> conv1 .. layer3 (the shared trunk)
         -> synth_block (layer4) -> avg pool -> F_s (B, N) -> synthesizer head (K + 1 classes, 0 = real)
-        -> content_block (layer4) -> avg pool -> F_c (B, N) -> codec head (10), speed head (16),
-                                                               adversary head (K + 1)
-        concat(F_c, F_s) -> classifier -> z (B,), the bona fide logit; forward gives [-z/2, z/2]
+        -> content_block (layer4) -> avg pool -> F_c (B, N) -> codec head (10) and speed head (16),
+                                                               or an F0 head (16)
+        F_cls = concat(F_c, F_s) -> classifier -> z (B,), the bona fide logit; forward gives [-z/2, z/2]
 
 N = 8 * width (512 at the paper's width 64). Parameter names follow torchvision's resnet18
 (conv1, bn1, layer1.0.conv1, ...; layer4 becomes synth_block and content_block), so a ResNet-18
@@ -13,46 +13,58 @@ state dict loads (``pretrained``). The input has one channel: conv1 takes 1 chan
 pretrained 3-channel conv1 (an ImageNet ResNet-18) is summed over its input channels as it loads,
 which keeps its response to a grey image.
 
-Training (``loss_terms``; the paper's weights in the config):
+Size (Table IX): 19.6 M parameters at width 64 with 17 synthesizers (trunk 2.78 M, each block 4
+8.39 M, heads and classifier 0.02 M); a ResNet-18 without its fc is 11.2 M. The paper's 22.5 M is
+2.9 M more than this; one more copy of block 3 per stream would add 2.1 M, so the difference is
+most likely in modules the paper does not describe (the authors' public code also builds two
+512-channel cross-attention layers, 2 x 1.05 M, that its pooled-vector path does not use). Every
+module the paper names is here; ``bench/train.py`` prints parameters and FLOPs per case.
+
+Training (``loss_terms``; the paper's weights beta_0 .. beta_3 and the adversarial weight in the config):
 
     total = cls_weight * (cls + shuffle) + synth_weight * (synth + synth_contrastive)
-            + content_weight * content + contrastive_weight * contrastive
-            + adversarial_weight * (adversarial + adversary_head)
+            + content_weight * content + contrastive_weight * contrastive + adversarial_weight * adversarial
 
 The paper's weights (1.0, 0.5, 0.5, 0.5) are, as in the authors' public training code, those of
 the classification (BCE + shuffle focal loss), the synthesizer stream, the content stream and the
 contrastive loss on the concatenation; that code also weighs its adversarial step 0.5.
 
-- cls: BCE of z; contrastive: ``contrastive_loss`` (margin 0.4) on the classifier input
-  concat(F_c, F_s) with the binary labels; synth_contrastive: the same on F_s with the synthesizer
-  labels, part of the synthesizer stream's loss (the authors' code halves it within the stream;
-  here it counts as much as the stream's CE, so one weight governs the stream).
-- synth: CE of the synthesizer head; content: CE of the codec head + CE of the speed head.
-- adversary_head: CE of the adversary head on F_c.detach() (it learns to find the synthesizer in
-  the content features, and only the head learns from it). adversarial: ``uniform_adversarial_loss``
-  of the adversary head's (frozen) prediction on content_block(trunk.detach()): its gradient
-  reaches content_block alone. This costs one more content_block pass per step; BatchNorm's
-  running statistics of content_block see the batch twice.
-- shuffle (training only): F_s of sample perm[i] beside F_c of sample i, perm a random
+- cls: BCE of z on the blended features (training; plain ones otherwise). contrastive (L_con_cls):
+  ``contrastive_loss`` (margin 0.4) on the unblended F_cls with the binary labels.
+- synth (L_s): CE of the synthesizer head on F_s; synth_contrastive (L_con_s): the contrastive loss
+  on F_s with the synthesizer labels, part of the synthesizer stream's loss (the authors' code halves
+  it within the stream; here it counts as much as the stream's CE, so one weight governs the stream).
+- content: the content stream's pseudo-label task on F_c (``content_task``): "speed_codec" = CE of
+  the codec head + CE of the speed head (the paper's); "f0" = CE of an F0 head over F0_CLASSES
+  bins of the crop's median F0 (``f0_classes``, Table XII); "none" = no content loss.
+- adversarial (eq. 9): cross-entropy between the uniform distribution and the synthesizer head's
+  prediction on content features, ``uniform_cross_entropy``. The content features are
+  content_block(trunk.detach()) and the head's weights are detached, so the term moves the content
+  stream alone, as in the paper and the authors' code. This costs one more content_block pass per
+  step; BatchNorm's running statistics of content_block see the batch twice.
+- shuffle (training only): F_s of sample perm[i] beside F_c of sample i (both blended), perm a random
   derangement of the batch (one cycle); the pair is bona fide only when both samples are;
   ``focal_loss`` (alpha 0.25 on bona fide, gamma 2).
-- feature blending (training only): the synthesizer stream's map (B, N, h, w) gets new style
-  statistics (per-channel mean and std over h, w, as in MixStyle) before pooling, mixed with a
-  partner of the same binary class (itself when alone in its class):
-  mu' = (1 - lam) mu_i + lam mu_j + eps_1 sigma_mix / eta, sigma' = sigma_mix (1 + eps_2 / eta),
-  lam ~ Beta(1, eta), eps ~ N(0, 1), eta = blend_eta = 10: mostly the sample's own style, a tenth
-  of its partner's on average, and noise of a tenth of a std. The paper gives eta = 10 and
-  "Beta/Gauss noise" only; this reading makes eta the one knob for both. The blended F_s feeds the
-  classifier (cls, shuffle, contrastive); the synthesizer head and synth_contrastive see F_s as is.
+- feature blending (training only): every stream's pooled features get statistics mixed within the
+  real and within the fake samples, Algorithm 1 (``feature_blending``, where its reading is given).
+  Only the classifier sees them (cls, shuffle); every other term sees the features as they are.
 
-Ablations (``streams``): "single" = one layer4 (``shared_block``), classifier (+ contrastive) only;
-"synthesizer" / "content" = that stream alone feeds the classifier. Switches that need an absent
-stream must be set false (the config says which), and the modules they would use are not built.
+Input augmentation (``input_augmentation``, on by default): each training crop gets a random speed
+and codec (``augment.PseudoLabeledCrops``), whatever the content task and streams; with
+content_task "speed_codec" these are also the content labels.
+
+Ablations: each is one ``--set`` and changes only what it names. ``streams``: "single" = one layer4
+(``shared_block``); "synthesizer" / "content" = that stream alone feeds the classifier. A term that
+needs an absent stream is left out (shuffle needs both; synth and synth_contrastive the synthesizer
+stream; content the content stream; adversarial both); the others, blending and the input
+augmentation stay. A weight of 0 leaves its terms out and their heads unbuilt. ``active_terms``
+says which terms a config trains.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,21 +74,29 @@ from torch import nn
 from torch.nn import functional as F
 
 from adfd_core import frontends
-from adfd_core.losses import contrastive_loss, focal_loss, uniform_adversarial_loss
+from adfd_core.losses import contrastive_loss, focal_loss, uniform_cross_entropy
 from adfd_core.models.config import ModelError, require
+from adfd_core.models.feature_blending import blend_streams
 
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16_000  # Hz, the waveform the model takes
 CODEC_CLASSES = 10  # none, or aac/opus/mp3 at 16/32/64 kbit/s
 SPEED_CLASSES = 16  # speed factors in 0.5-2.0
+F0_CLASSES = 16  # log-spaced bins of the median F0 (content_task "f0")
+F0_RANGE = (85.0, 800.0)  # Hz: the pitch detector's floor, and 2x speed of a 400-Hz voice; the outer bins are open
 STREAMS = ("both", "single", "synthesizer", "content")
+CONTENT_TASKS = ("speed_codec", "f0", "none")
+CLASSIFIER_FEATURES = "classifier"  # latent()'s key of F_cls, the classifier's input
 _STREAM_NAMES = {"both": ("content", "synthesizer"), "single": ("shared",), "synthesizer": ("synthesizer",), "content": ("content",)}
-_EPS = 1e-6  # added to variances before the square root
 _NESTS = ("state_dict", "model")  # keys a checkpoint may keep its state dict under
 _ANCHOR = "layer1.0.conv1.weight"  # a key every ResNet-18 state dict has; what precedes it is the prefix
 _TRUNK = ("conv1", "bn1", "layer1", "layer2", "layer3")  # modules named as in torchvision's resnet18
 _BLOCKS = ("synth_block", "content_block", "shared_block")  # each a copy of torchvision's layer4
+_WEIGHT_OF = {  # each loss term's weight field
+    "cls": "cls_weight", "shuffle": "cls_weight", "synth": "synth_weight", "synth_contrastive": "synth_weight",
+    "content": "content_weight", "contrastive": "contrastive_weight", "adversarial": "adversarial_weight",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -87,16 +107,19 @@ class FDLConfig:
     width: int = 64  # base channels of the ResNet-18 (64 = the real one)
     synthesizers: tuple[str, ...] = ()  # index i + 1 in batch["synth"]; 0 = real; filled by training
     streams: str = "both"  # both, single, synthesizer or content
+    content_task: str = "speed_codec"  # the content stream's pseudo-labels: speed_codec, f0 or none
+    input_augmentation: bool = True  # random speed and codec on every training crop
     adversarial: bool = True
     feature_blending: bool = True
     feature_shuffle: bool = True
-    contrastive: bool = True
-    cls_weight: float = 1.0
-    synth_weight: float = 0.5
-    content_weight: float = 0.5
-    contrastive_weight: float = 0.5
+    cls_contrastive: bool = True  # L_con_cls, on concat(F_c, F_s)
+    synth_contrastive: bool = True  # L_con_s, on F_s
+    cls_weight: float = 1.0  # beta_0
+    synth_weight: float = 0.5  # beta_1
+    content_weight: float = 0.5  # beta_2
+    contrastive_weight: float = 0.5  # beta_3
     adversarial_weight: float = 0.5
-    blend_eta: float = 10.0
+    blend_eta: float = 10.0  # the blending noise's largest amplitude, in percent
     margin: float = 0.4  # cosine similarity that different labels are pushed below
     focal_alpha: float = 0.25
     focal_gamma: float = 2.0
@@ -108,22 +131,34 @@ class FDLConfig:
         require(all(self.synthesizers), "synthesizers must be non-empty names")
         require(len(set(self.synthesizers)) == len(self.synthesizers), f"synthesizers must be distinct, got {self.synthesizers}")
         require(self.streams in STREAMS, f"streams must be one of {', '.join(STREAMS)}, got {self.streams!r}")
-        for key in ("cls_weight", "synth_weight", "content_weight", "contrastive_weight", "adversarial_weight"):
+        require(self.content_task in CONTENT_TASKS, f"content_task must be one of {', '.join(CONTENT_TASKS)}, got {self.content_task!r}")
+        require(
+            self.input_augmentation or self.content_task != "speed_codec",
+            "content_task='speed_codec' learns the input augmentation's labels: set input_augmentation=true or another content_task",
+        )
+        for key in sorted(set(_WEIGHT_OF.values())):
             require(getattr(self, key) >= 0, f"{key} must be >= 0, got {getattr(self, key)}")
-        require(self.blend_eta > 0, f"blend_eta must be > 0, got {self.blend_eta}")
+        require(self.blend_eta >= 0, f"blend_eta must be >= 0, got {self.blend_eta}")
         require(-1 <= self.margin < 1, f"margin must be in [-1, 1), got {self.margin}")
         require(0 <= self.focal_alpha <= 1, f"focal_alpha must be in [0, 1], got {self.focal_alpha}")
         require(self.focal_gamma >= 0, f"focal_gamma must be >= 0, got {self.focal_gamma}")
         require(self.pretrained != "", "pretrained must be none or a path, got an empty string")
-        needs = {"adversarial": "content", "feature_blending": "synthesizer", "feature_shuffle": "both"}
-        unusable = [key for key, stream in needs.items() if getattr(self, key) and not self._has(stream)]
-        them = "it" if len(unusable) == 1 else "them"
-        require(not unusable, f"streams={self.streams!r} cannot use {', '.join(unusable)}: set {them} to false")
 
-    def _has(self, stream: str) -> bool:
-        """Whether the config builds that stream ("both": both streams)."""
+    @property
+    def active_terms(self) -> tuple[str, ...]:
+        """The loss terms this config trains (shuffle in training mode only), in ``_WEIGHT_OF``'s order."""
         names = _STREAM_NAMES[self.streams]
-        return len(names) == 2 if stream == "both" else stream in names
+        both, synth, content = len(names) == 2, "synthesizer" in names, "content" in names
+        wanted = {
+            "cls": True,
+            "shuffle": self.feature_shuffle and both,
+            "synth": synth,
+            "synth_contrastive": synth and self.synth_contrastive,
+            "content": content and self.content_task != "none",
+            "contrastive": self.cls_contrastive,
+            "adversarial": self.adversarial and both,
+        }
+        return tuple(t for t in _WEIGHT_OF if wanted[t] and getattr(self, _WEIGHT_OF[t]) > 0)
 
 
 class BasicBlock(nn.Module):
@@ -155,39 +190,6 @@ def _pool(maps: torch.Tensor) -> torch.Tensor:
     return maps.mean(dim=(2, 3))
 
 
-def partners_within_class(labels: torch.Tensor) -> torch.Tensor:
-    """(B,) labels -> (B,) int64 partner index of each sample: another sample of its class, itself when alone.
-
-    Within each class, a random cycle through its samples, so no sample of a class of two or more
-    is its own partner.
-    """
-    partner = torch.arange(len(labels), device=labels.device)
-    for value in labels.unique():
-        members = (labels == value).nonzero().squeeze(1)
-        order = members[torch.randperm(len(members), device=labels.device)]
-        partner[order] = order.roll(-1)
-    return partner
-
-
-def blend_styles(maps: torch.Tensor, labels: torch.Tensor, eta: float) -> torch.Tensor:
-    """Feature blending: (B, C, h, w) maps with style statistics mixed within each class of labels (B,).
-
-    Each map is normalized by its own per-channel mean and std (detached, as in MixStyle), then
-    given mu' = (1 - lam) mu_i + lam mu_j + eps_1 sigma_mix / eta and sigma' = sigma_mix (1 + eps_2 / eta),
-    j = its partner (``partners_within_class``), lam ~ Beta(1, eta), eps ~ N(0, 1) per channel.
-    """
-    x = maps.float()  # statistics in float32 under autocast too
-    mu = x.mean(dim=(2, 3), keepdim=True).detach()
-    sigma = (x.var(dim=(2, 3), keepdim=True, unbiased=False) + _EPS).sqrt().detach()
-    j = partners_within_class(labels)
-    one = x.new_ones(())
-    lam = torch.distributions.Beta(one, one * eta).sample((len(x), 1, 1, 1))
-    sigma_mix = (1 - lam) * sigma + lam * sigma[j]
-    mu_mix = (1 - lam) * mu + lam * mu[j] + torch.randn_like(mu) * sigma_mix / eta
-    sigma_mix = sigma_mix * (1 + torch.randn_like(sigma) / eta)
-    return ((x - mu) / sigma * sigma_mix + mu_mix).to(maps.dtype)
-
-
 def shuffled_labels(y: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
     """(B,) labels of (F_c of i, F_s of perm[i]) pairs: 1 (bona fide) only when y[i] and y[perm[i]] are both 1."""
     return y * y[perm]
@@ -201,12 +203,26 @@ def _derangement(n: int, device: torch.device) -> torch.Tensor:
     return perm
 
 
+def f0_classes(x: torch.Tensor, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
+    """(B, S) waveforms -> (B,) int64 F0 class: the median of torchaudio's per-frame pitch estimate,
+    binned on F0_CLASSES log-spaced bins over F0_RANGE (the first and last bins open-ended)."""
+    import torchaudio.functional as AF
+
+    with torch.no_grad():
+        pitch = AF.detect_pitch_frequency(x.float(), sample_rate, freq_low=int(F0_RANGE[0]))
+        median = pitch.median(dim=-1).values
+        lo, hi = math.log(F0_RANGE[0]), math.log(F0_RANGE[1])
+        edges = torch.linspace(lo, hi, F0_CLASSES + 1, device=x.device)[1:-1].exp()
+        return torch.bucketize(median, edges)
+
+
 class FDL(nn.Module):
     """(B, S) or (B, 1, 1, S) waveform, S = crop_seconds * 16 kHz -> (B, 2) logits (0 = spoof, 1 = bona fide)."""
 
     def __init__(self, config: FDLConfig):
         super().__init__()
         self.config = config
+        self.terms = config.active_terms
         self.segment_samples = round(config.crop_seconds * SAMPLE_RATE)
         self.frontend = frontends.build("logspec", segment_seconds=config.crop_seconds)
         w, n, k = config.width, 8 * config.width, len(config.synthesizers) + 1
@@ -216,14 +232,17 @@ class FDL(nn.Module):
         self.maxpool = nn.MaxPool2d(3, 2, 1)
         self.layer1, self.layer2, self.layer3 = _layer(w, w, 1), _layer(w, 2 * w, 2), _layer(2 * w, 4 * w, 2)
         self.streams = _STREAM_NAMES[config.streams]
-        has = set(self.streams)
+        has, terms = set(self.streams), set(self.terms)
+        speed_codec = "content" in terms and config.content_task == "speed_codec"
         self.synth_block = _layer(4 * w, n, 2) if "synthesizer" in has else None
         self.content_block = _layer(4 * w, n, 2) if "content" in has else None
         self.shared_block = _layer(4 * w, n, 2) if "shared" in has else None
-        self.synth_head = nn.Linear(n, k) if "synthesizer" in has else None
-        self.codec_head = nn.Linear(n, CODEC_CLASSES) if "content" in has else None
-        self.speed_head = nn.Linear(n, SPEED_CLASSES) if "content" in has else None
-        self.adversary_head = nn.Linear(n, k) if config.adversarial else None
+        self.synth_head = nn.Linear(n, k) if terms & {"synth", "adversarial"} else None
+        self.codec_head = nn.Linear(n, CODEC_CLASSES) if speed_codec else None
+        self.speed_head = nn.Linear(n, SPEED_CLASSES) if speed_codec else None
+        self.f0_head = nn.Linear(n, F0_CLASSES) if "content" in terms and config.content_task == "f0" else None
+        if self.synth_head is not None and "synth" not in terms:  # adversarial alone: a fixed random head, which
+            self.synth_head.requires_grad_(False)  # no term trains (DDP and the optimizer skip frozen parameters)
         self.classifier = nn.Linear(n * len(self.streams), 1)
         self._init_weights()
         if config.pretrained is not None:
@@ -241,8 +260,13 @@ class FDL(nn.Module):
     @property
     def batch_fields(self) -> tuple[str, ...]:
         """The labels besides "x" and "y" that ``training_loss`` needs in its batch (see adfd_core.wavedata)."""
-        needs_synth = self.synth_head is not None or self.adversary_head is not None
-        return ("synth",) * needs_synth + ("codec", "speed") * (self.content_block is not None)
+        needs_synth = bool(set(self.terms) & {"synth", "synth_contrastive"})
+        return ("synth",) * needs_synth + ("codec", "speed") * (self.codec_head is not None)
+
+    @property
+    def input_augmentation(self) -> tuple[str, ...]:
+        """The augmentations the training crops get (``augment.PseudoLabeledCrops``): codec and speed, or none."""
+        return ("codec", "speed") if self.config.input_augmentation else ()
 
     def stream_blocks(self) -> dict[str, nn.Module]:
         """Each stream's layer4 by its latent name ("synthesizer", "content" or "shared"): Grad-CAM's hook points."""
@@ -266,71 +290,67 @@ class FDL(nn.Module):
         return h, {name: block(h) for name, block in self.stream_blocks().items()}
 
     def latent(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Waveform -> each stream's pooled (B, N) features: {"synthesizer": F_s, "content": F_c} with both streams."""
-        return {name: _pool(m) for name, m in self._encode(x)[1].items()}
+        """Waveform -> pooled features: each stream's (B, N) ("synthesizer": F_s, "content": F_c, or
+        "shared") and CLASSIFIER_FEATURES: F_cls (B, N * streams), the classifier's input."""
+        feats = {name: _pool(m) for name, m in self._encode(x)[1].items()}
+        return {CLASSIFIER_FEATURES: self._concat(feats), **feats}
+
+    def _concat(self, feats: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The streams' (B, N) features concatenated in stream order: F_cls (B, N * streams)."""
+        return torch.cat([feats[name] for name in self.streams], dim=1)
 
     def _logit(self, feats: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """The classifier on the streams' (B, N) features, concatenated in stream order -> (B,) bona fide logit."""
-        return self.classifier(torch.cat([feats[name] for name in self.streams], dim=1)).squeeze(1)
+        """The classifier on the streams' (B, N) features -> (B,) bona fide logit."""
+        return self.classifier(self._concat(feats)).squeeze(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, S) or (B, 1, 1, S) -> (B, 2) logits [-z/2, z/2]: their softmax is [1 - sigmoid(z), sigmoid(z)]."""
-        z = self._logit(self.latent(x))
+        z = self._logit({name: _pool(m) for name, m in self._encode(x)[1].items()})
         return torch.stack([-z / 2, z / 2], dim=1)
 
     def loss_terms(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Each loss term, unweighted, as a scalar tensor (the module docstring lists them and their weights).
+        """Each active loss term, unweighted, as a scalar tensor (the module docstring lists them and their weights).
 
-        batch: "x" (B, S) float32, "y" (B,) int64 (1 = bona fide); with a synthesizer stream or the
-        adversary "synth" (B,) int64 (0 = real, i + 1 = synthesizers[i]); with a content stream
-        "codec" (B,) int64 in 0..9 and "speed" (B,) int64 in 0..15. Blending and shuffling only in
-        training mode.
+        batch: "x" (B, S) float32, "y" (B,) int64 (1 = bona fide); with synth or synth_contrastive "synth"
+        (B,) int64 (0 = real, i + 1 = synthesizers[i]); with codec and speed heads "codec" (B,) int64
+        in 0..9 and "speed" (B,) int64 in 0..15. Blending and shuffling only in training mode.
         """
-        cfg = self.config
+        cfg, terms = self.config, set(self.terms)
         y = _labels(batch, "y", 2)
         trunk, maps = self._encode(batch["x"])
         feats = {name: _pool(m) for name, m in maps.items()}
-        cls_feats = dict(feats)
-        if cfg.feature_blending and self.training:
-            cls_feats["synthesizer"] = _pool(blend_styles(maps["synthesizer"], y, cfg.blend_eta))
-        terms = {"cls": F.binary_cross_entropy_with_logits(self._logit(cls_feats), y.float())}
-        if cfg.contrastive:
-            terms["contrastive"] = contrastive_loss(torch.cat([cls_feats[n] for n in self.streams], dim=1), y, cfg.margin)
-        if cfg.feature_shuffle and self.training:
+        blended = blend_streams(feats, y, cfg.blend_eta) if cfg.feature_blending and self.training else feats
+        out = {"cls": F.binary_cross_entropy_with_logits(self._logit(blended), y.float())}
+        if "shuffle" in terms and self.training:
             perm = _derangement(len(y), y.device)
-            z = self._logit({"content": cls_feats["content"], "synthesizer": cls_feats["synthesizer"][perm]})
-            terms["shuffle"] = focal_loss(z, shuffled_labels(y, perm).float(), cfg.focal_alpha, cfg.focal_gamma)
-        if self.synth_head is not None or self.adversary_head is not None:
+            z = self._logit({"content": blended["content"], "synthesizer": blended["synthesizer"][perm]})
+            out["shuffle"] = focal_loss(z, shuffled_labels(y, perm).float(), cfg.focal_alpha, cfg.focal_gamma)
+        if "contrastive" in terms:
+            out["contrastive"] = contrastive_loss(self._concat(feats), y, cfg.margin)
+        if "synth" in self.batch_fields:
             synth = _labels(batch, "synth", len(cfg.synthesizers) + 1)
-        if self.synth_head is not None:
-            terms["synth"] = F.cross_entropy(self.synth_head(feats["synthesizer"]), synth)
-            if cfg.contrastive:
-                terms["synth_contrastive"] = contrastive_loss(feats["synthesizer"], synth, cfg.margin)
-        if self.content_block is not None:
-            codec, speed = _labels(batch, "codec", CODEC_CLASSES), _labels(batch, "speed", SPEED_CLASSES)
-            fc = feats["content"]
-            terms["content"] = F.cross_entropy(self.codec_head(fc), codec) + F.cross_entropy(self.speed_head(fc), speed)
-        if self.adversary_head is not None:
-            head = self.adversary_head
-            terms["adversary_head"] = F.cross_entropy(head(feats["content"].detach()), synth)
+        if "synth" in terms:
+            out["synth"] = F.cross_entropy(self.synth_head(feats["synthesizer"]), synth)
+        if "synth_contrastive" in terms:
+            out["synth_contrastive"] = contrastive_loss(feats["synthesizer"], synth, cfg.margin)
+        if "content" in terms:
+            out["content"] = self._content_loss(feats["content"], batch)
+        if "adversarial" in terms:
             fc_only = _pool(self.content_block(trunk.detach()))  # the adversarial gradient stops at the trunk ...
-            frozen = F.linear(fc_only, head.weight.detach(), head.bias.detach())  # ... and at the head
-            terms["adversarial"] = uniform_adversarial_loss(frozen)
-        return terms
+            frozen = F.linear(fc_only, self.synth_head.weight.detach(), self.synth_head.bias.detach())  # ... and at L_s's head
+            out["adversarial"] = uniform_cross_entropy(frozen)
+        return out
+
+    def _content_loss(self, fc: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The content task's cross-entropy on F_c (B, N): codec + speed, or F0 of the crop."""
+        if self.f0_head is not None:
+            return F.cross_entropy(self.f0_head(fc), f0_classes(batch["x"].reshape(len(fc), -1)))
+        codec, speed = _labels(batch, "codec", CODEC_CLASSES), _labels(batch, "speed", SPEED_CLASSES)
+        return F.cross_entropy(self.codec_head(fc), codec) + F.cross_entropy(self.speed_head(fc), speed)
 
     def term_weights(self) -> dict[str, float]:
         """The config's weight of each loss term."""
-        cfg = self.config
-        return {
-            "cls": cfg.cls_weight,
-            "shuffle": cfg.cls_weight,
-            "synth": cfg.synth_weight,
-            "synth_contrastive": cfg.synth_weight,
-            "content": cfg.content_weight,
-            "contrastive": cfg.contrastive_weight,
-            "adversarial": cfg.adversarial_weight,
-            "adversary_head": cfg.adversarial_weight,
-        }
+        return {term: getattr(self.config, field) for term, field in _WEIGHT_OF.items()}
 
     def training_loss(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """The weighted sum of ``loss_terms`` and each term's (unweighted) value for the log."""

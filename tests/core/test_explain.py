@@ -65,7 +65,8 @@ class StandIn(nn.Module):
 
     def latent(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         spec = self.spectrogram(x)
-        return {name: block(spec).mean(dim=(2, 3)) for name, block in self.stream_blocks().items()}
+        feats = {name: block(spec).mean(dim=(2, 3)) for name, block in self.stream_blocks().items()}
+        return {"classifier": torch.cat([feats["content"], feats["synthesizer"]], dim=1), **feats}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         spec = self.spectrogram(x)
@@ -262,14 +263,30 @@ def test_tsne_of_features_colours_by_synthesizer(tmp_path, loaded, monkeypatch):
     expected = loaded.model.latent(torch.from_numpy(np.array(second))[None])["content"][0].detach().numpy()
     assert np.allclose(seen["latents"][1], expected, atol=1e-5)
 
-    explain.tsne_of_features(tmp_path / "m.safetensors", features, tmp_path / "plots", max_items=7)
-    assert len(seen["labels"]) == 7 and seen["labels"][0] == "bonafide" and seen["labels"][-1] == "unknown"
-    assert seen["latents"].shape == (7, 2)
+    default = explain.tsne_of_features(tmp_path / "m.safetensors", features, tmp_path / "plots")
+    assert default.name == "tsne-classifier.png" and seen["latents"].shape == (40, 5)  # F_cls: content (3) + synthesizer (2)
+    np.testing.assert_allclose(seen["latents"][1, :3], expected, atol=1e-5)
+
+    explain.tsne_of_features(tmp_path / "m.safetensors", features, tmp_path / "plots", per_class=3, seed=1)
+    first = list(seen["labels"])
+    assert sorted(first) == sorted(["bonafide", "A01", "A02", "spoof", "unknown"] * 3)  # three of each colour
+    explain.tsne_of_features(tmp_path / "m.safetensors", features, tmp_path / "plots", per_class=3, seed=2)
+    assert sorted(seen["labels"]) == sorted(first) and seen["latents"].shape == (15, 5)
+
+
+def test_tsne_samples_are_random_per_class_and_in_file_order():
+    names = ["bonafide"] * 10 + ["A01"] * 2 + ["A02"] * 6
+    picked = explain._sample_per_class(names, 4, seed=0)
+    assert picked == sorted(picked) and len(picked) == 4 + 2 + 4
+    assert [names[i] for i in picked].count("A01") == 2  # a smaller class is taken whole
+    assert {tuple(explain._sample_per_class(names, 4, seed=s)) for s in range(6)} != {tuple(picked)}  # random, by seed
+    assert explain._sample_per_class(names, 4, seed=0) == picked
+    assert explain._sample_per_class(names, None, seed=0) == list(range(18))
 
 
 def test_tsne_of_features_refuses_unknown_stream_and_missing_waves(tmp_path, loaded):
     features = _wave_file(tmp_path / "f.h5", [("bonafide", "-"), ("spoof", "A01"), ("spoof", "A02")])
-    with pytest.raises(ExplainError, match="no 'style' stream; choose synthesizer or content"):
+    with pytest.raises(ExplainError, match="no 'style' stream; choose classifier, synthesizer, content"):
         explain.tsne_of_features(tmp_path / "m.safetensors", features, tmp_path, stream="style")
     from feature_factory import random_features
 

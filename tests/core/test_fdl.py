@@ -1,9 +1,11 @@
-"""The feature decomposition detector: shapes per ablation, gradient routing, augmentations, pretrained weights, training."""
+"""The feature decomposition detector: shapes per ablation, loss terms per ablation, gradient routing, feature
+blending by hand, pretrained weights, training."""
 
 from __future__ import annotations
 
 import logging
 import math
+from dataclasses import asdict
 
 import pytest
 import torch
@@ -11,17 +13,35 @@ from torch.nn import functional as F
 
 from adfd_core.models import config as configs
 from adfd_core.models.config import ModelError
-from adfd_core.models.fdl import FDL, FDLConfig, blend_styles, partners_within_class, shuffled_labels
+from adfd_core.losses import contrastive_loss, uniform_cross_entropy
+from adfd_core.models import fdl as fdl_module
+from adfd_core.models.fdl import FDL, FDLConfig, f0_classes, shuffled_labels
 
 SR = 16_000  # Hz
 CROP = 0.5  # s
 S = round(CROP * SR)
 SYNTHS = ("tts_a", "vc_b")
-OFF_FOR = {  # the switches each ablation cannot use
-    "both": {},
-    "synthesizer": {"adversarial": False, "feature_shuffle": False},
-    "content": {"feature_blending": False, "feature_shuffle": False},
-    "single": {"adversarial": False, "feature_blending": False, "feature_shuffle": False},
+ALL_TERMS = {"cls", "shuffle", "synth", "synth_contrastive", "content", "contrastive", "adversarial"}
+# Each ablation of the paper as the --set fields that make it (recipes/fdl_ablations.sh) and the loss terms it trains.
+ABLATIONS = {
+    "full": ({}, ALL_TERMS),
+    "beta0-only": (
+        {"synth_weight": 0.0, "content_weight": 0.0, "contrastive_weight": 0.0, "adversarial_weight": 0.0},
+        {"cls", "shuffle"},
+    ),
+    "no-synth-loss": ({"synth_weight": 0.0}, ALL_TERMS - {"synth", "synth_contrastive"}),
+    "no-content-loss": ({"content_weight": 0.0}, ALL_TERMS - {"content"}),
+    "no-contrastive-loss": ({"contrastive_weight": 0.0}, ALL_TERMS - {"contrastive"}),
+    "single-stream": ({"streams": "single"}, {"cls", "contrastive"}),
+    "no-synth-stream": ({"streams": "content"}, {"cls", "content", "contrastive"}),
+    "no-content-stream": ({"streams": "synthesizer"}, {"cls", "synth", "synth_contrastive", "contrastive"}),
+    "no-adversarial": ({"adversarial": False}, ALL_TERMS - {"adversarial"}),
+    "no-blending": ({"feature_blending": False}, ALL_TERMS),
+    "no-shuffle": ({"feature_shuffle": False}, ALL_TERMS - {"shuffle"}),
+    "no-con-s": ({"synth_contrastive": False}, ALL_TERMS - {"synth_contrastive"}),
+    "no-con-cls": ({"cls_contrastive": False}, ALL_TERMS - {"contrastive"}),
+    "no-pseudo-labels": ({"content_task": "none"}, ALL_TERMS - {"content"}),
+    "f0-content-task": ({"content_task": "f0"}, ALL_TERMS),
 }
 
 
@@ -44,14 +64,14 @@ def batch(y=(1, 0, 0, 1, 0), seed: int = 1) -> dict[str, torch.Tensor]:
     }
 
 
-@pytest.mark.parametrize("streams", list(OFF_FOR))
-def test_every_ablation_gives_two_logits_and_trains_every_parameter(streams):
-    model = tiny(streams=streams, **OFF_FOR[streams])
+@pytest.mark.parametrize("name", list(ABLATIONS))
+def test_every_ablation_gives_two_logits_and_trains_every_parameter(name):
+    model = tiny(**ABLATIONS[name][0])
     b = batch()
     model.train()
     loss, parts = model.training_loss(b)
     loss.backward()
-    unused = [n for n, p in model.named_parameters() if p.grad is None]
+    unused = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
     assert not unused, unused  # DDP would stop on unused parameters
     assert all(isinstance(v, float) and math.isfinite(v) for v in parts.values())
     model.eval()
@@ -65,21 +85,59 @@ def test_every_ablation_gives_two_logits_and_trains_every_parameter(streams):
     torch.testing.assert_close(logits.sum(1), torch.zeros(5))
 
 
-def test_latent_features_spectrogram_and_block_maps():
-    model = tiny().eval()
-    x = batch()["x"]
-    assert model.spectrogram(x).shape == (5, 1, 257, 1 + S // 187)
-    latent = model.latent(x)
-    assert set(latent) == {"synthesizer", "content"} and all(v.shape == (5, 64) for v in latent.values())
-    maps = {}
-    handles = [block.register_forward_hook(lambda m, i, o, k=k: maps.setdefault(k, o)) for k, block in model.stream_blocks().items()]
-    model(x)
-    for h in handles:
-        h.remove()
-    assert model.stream_blocks() == {"content": model.content_block, "synthesizer": model.synth_block}
-    assert {k: (v.shape[:2], v.dim()) for k, v in maps.items()} == {k: ((5, 64), 4) for k in ("synthesizer", "content")}
-    torch.testing.assert_close(maps["synthesizer"].mean(dim=(2, 3)), latent["synthesizer"])
-    assert not any(k.startswith("frontend") for k in model.state_dict())  # built again from the config, not stored
+@pytest.mark.parametrize("name", list(ABLATIONS))
+def test_each_ablation_trains_its_terms_and_keeps_the_input_augmentation(name):
+    fields, expected = ABLATIONS[name]
+    model = tiny(**fields)
+    assert set(model.config.active_terms) == expected
+    assert set(model.train().loss_terms(batch())) == expected
+    assert set(model.eval().loss_terms(batch())) == expected - {"shuffle"}  # shuffle in training only
+    assert model.input_augmentation == ("codec", "speed")  # no ablation silently drops the speed and codec crops
+    speed_codec = "content" in expected and model.config.content_task == "speed_codec"
+    wants_synth = bool(expected & {"synth", "synth_contrastive"})
+    assert model.batch_fields == ("synth",) * wants_synth + ("codec", "speed") * speed_codec
+
+
+def test_ablations_differ_from_the_full_model_only_in_what_they_name():
+    full = FDLConfig()
+    for name, (fields, _) in ABLATIONS.items():
+        changed = {k for k, v in asdict(FDLConfig(**fields)).items() if v != asdict(full)[k]}
+        assert changed == set(fields), name
+
+
+def test_the_input_augmentation_is_its_own_switch():
+    model = tiny(input_augmentation=False, content_task="none")
+    assert model.input_augmentation == () and "content" not in model.config.active_terms
+    with pytest.raises(ModelError, match="content_task='speed_codec' learns the input augmentation's labels"):
+        FDLConfig(input_augmentation=False)
+
+
+def test_f0_content_task_predicts_the_crops_pitch_class():
+    t = torch.arange(S) / SR
+    low, high = (0.3 * torch.sin(2 * math.pi * f * t) for f in (110.0, 440.0))
+    classes = f0_classes(torch.stack([low, high, low]))
+    assert classes[0] == classes[2] and classes[1] > classes[0] and classes.max() < fdl_module.F0_CLASSES
+    model = tiny(content_task="f0").train()
+    assert model.f0_head is not None and model.codec_head is None and "codec" not in model.batch_fields
+    b = batch()
+    b["x"] = torch.stack([low, high, low, high, low])
+    del b["codec"], b["speed"]  # the F0 task needs no loader labels
+    feats = model.latent(b["x"])["content"]
+    expected = F.cross_entropy(model.f0_head(feats), f0_classes(b["x"]))
+    torch.testing.assert_close(model.loss_terms(b)["content"], expected)
+
+
+def test_the_adversarial_term_is_the_synthesizer_head_against_uniform_on_content_features():
+    model = tiny().train()
+    b = batch()
+    terms = model.loss_terms(b)
+    fc = model.latent(b["x"])["content"]  # training-mode BatchNorm: the same batch statistics
+    expected = uniform_cross_entropy(model.synth_head(fc))
+    torch.testing.assert_close(terms["adversarial"], expected)
+    assert not hasattr(model, "adversary_head")
+    with torch.no_grad():
+        model.synth_head.weight.mul_(3.0)
+    assert not torch.isclose(model.loss_terms(b)["adversarial"], terms["adversarial"])
 
 
 def test_the_adversarial_term_reaches_only_the_content_stream():
@@ -88,13 +146,16 @@ def test_the_adversarial_term_reaches_only_the_content_stream():
     reached = {n for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
     assert reached and all(n.startswith("content_block.") for n in reached), sorted(reached)
     assert any(n.startswith("content_block.0.conv1") for n in reached)
+    assert model.synth_head.weight.grad is None and model.conv1.weight.grad is None
 
 
-def test_the_adversary_head_learns_from_detached_content_features_only():
+def test_the_classification_contrastive_loss_sees_unblended_features():
     model = tiny().train()
-    model.loss_terms(batch())["adversary_head"].backward()
-    reached = {n for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
-    assert reached == {"adversary_head.weight", "adversary_head.bias"}
+    b = batch()
+    torch.manual_seed(8)
+    terms = model.loss_terms(b)
+    unblended = model.latent(b["x"])["classifier"]
+    torch.testing.assert_close(terms["contrastive"], contrastive_loss(unblended, b["y"], 0.4))
 
 
 def test_shuffled_pairs_are_bona_fide_only_when_both_sources_are():
@@ -111,59 +172,46 @@ def test_the_shuffle_term_is_a_focal_loss_on_mixed_pairs():
     assert "shuffle" not in tiny(feature_shuffle=False).train().loss_terms(batch())
 
 
-def test_blending_partners_stay_within_their_class():
-    torch.manual_seed(3)
-    labels = torch.tensor([0, 1, 0, 0, 1, 2])  # class 2 has a single sample
-    for _ in range(20):
-        partner = partners_within_class(labels)
-        assert torch.equal(labels[partner], labels)
-        assert partner[5] == 5 and (partner[:5] != torch.arange(5)).all()
-    draws = {tuple(partners_within_class(labels).tolist()) for _ in range(20)}
-    assert len(draws) > 1  # the partners are drawn at random
+def test_blending_blends_both_streams_within_the_real_and_the_fake_group(monkeypatch):
+    seen = {}
 
+    def record(features, labels, eta):
+        seen.update(streams=set(features), labels=labels.tolist(), eta=eta)
+        return {k: v + 1.0 for k, v in features.items()}
 
-def test_blending_mixes_styles_within_a_class_only():
-    torch.manual_seed(4)
-    means = torch.tensor([0.0, 1.0, 2.0, 50.0])  # per-sample style; the last one is alone in its class
-    maps = torch.randn(4, 3, 5, 6) + means[:, None, None, None]
-    labels = torch.tensor([0, 0, 0, 1])
-    for _ in range(20):
-        out = blend_styles(maps, labels, eta=10.0)
-        assert out.shape == maps.shape
-        got = out.mean(dim=(2, 3))
-        assert ((got[:3] > -1) & (got[:3] < 3)).all()  # a tenth of the spoof's mean 50 would land far outside
-        assert ((got[3] > 49) & (got[3] < 51)).all()
-    torch.testing.assert_close(blend_styles(maps, labels, eta=1e9), maps, atol=1e-4, rtol=1e-4)
-
-
-def test_blending_changes_the_classifier_input_in_training_only():
+    monkeypatch.setattr(fdl_module, "blend_streams", record)
     b = batch()
     model = tiny().train()
-    torch.manual_seed(5)
     blended = model.loss_terms(b)["cls"]
-    plain = tiny(feature_blending=False).train()
-    torch.manual_seed(5)
-    assert not torch.isclose(blended, plain.loss_terms(b)["cls"])
-    assert torch.isclose(model.eval().loss_terms(b)["cls"], plain.eval().loss_terms(b)["cls"])
+    assert seen == {"streams": {"content", "synthesizer"}, "labels": b["y"].tolist(), "eta": 10.0}
+    feats = model.latent(b["x"])
+    z = model.classifier(torch.cat([feats["content"] + 1.0, feats["synthesizer"] + 1.0], dim=1)).squeeze(1)
+    torch.testing.assert_close(blended, F.binary_cross_entropy_with_logits(z, b["y"].float()))
+    seen.clear()
+    model.eval().loss_terms(b)
+    assert not seen  # training only
+    tiny(streams="single").train().loss_terms(b)
+    assert seen["streams"] == {"shared"}
 
 
 def _names(model: FDL) -> set[str]:
     return {n.split(".")[0] for n, _ in model.named_parameters()}
 
 
-def test_switching_features_off_removes_their_modules_and_terms():
+def test_switching_features_off_removes_their_modules():
     trunk = {"conv1", "bn1", "layer1", "layer2", "layer3", "classifier"}
     full = tiny()
-    assert _names(full) == trunk | {"synth_block", "content_block", "synth_head", "codec_head", "speed_head", "adversary_head"}
-    assert _names(tiny(adversarial=False)) == _names(full) - {"adversary_head"}
-    assert full.adversary_head is not None and tiny(adversarial=False).adversary_head is None
-    assert _names(tiny(streams="synthesizer", **OFF_FOR["synthesizer"])) == trunk | {"synth_block", "synth_head"}
-    assert _names(tiny(streams="content", **OFF_FOR["content"])) == trunk | {"content_block", "codec_head", "speed_head", "adversary_head"}
-    single = tiny(streams="single", **OFF_FOR["single"])
-    assert _names(single) == trunk | {"shared_block"} and single.synth_block is None and single.content_block is None
-    assert set(single.train().loss_terms(batch())) == {"cls", "contrastive"}
-    assert set(tiny(contrastive=False).train().loss_terms(batch())) == {"cls", "shuffle", "synth", "content", "adversary_head", "adversarial"}
-    classifier_inputs = {s: tiny(streams=s, **OFF_FOR[s]).classifier.in_features for s in OFF_FOR}
+    assert _names(full) == trunk | {"synth_block", "content_block", "synth_head", "codec_head", "speed_head"}
+    assert _names(tiny(adversarial=False)) == _names(full)
+    assert _names(tiny(streams="synthesizer")) == trunk | {"synth_block", "synth_head"}
+    assert _names(tiny(streams="content")) == trunk | {"content_block", "codec_head", "speed_head"}
+    assert _names(tiny(streams="single")) == trunk | {"shared_block"}
+    assert _names(tiny(content_task="f0")) == trunk | {"synth_block", "content_block", "synth_head", "f0_head"}
+    assert _names(tiny(content_task="none")) == trunk | {"synth_block", "content_block", "synth_head"}
+    assert _names(tiny(synth_weight=0.0, adversarial=False)) == trunk | {"synth_block", "content_block", "codec_head", "speed_head"}
+    fixed = tiny(synth_weight=0.0)  # the adversarial term alone uses the synthesizer head: a fixed random one
+    assert not any(p.requires_grad for p in fixed.synth_head.parameters()) and tiny().synth_head.weight.requires_grad
+    classifier_inputs = {s: tiny(streams=s).classifier.in_features for s in ("both", "synthesizer", "content", "single")}
     assert classifier_inputs == {"both": 128, "synthesizer": 64, "content": 64, "single": 64}
 
 
@@ -175,7 +223,6 @@ def test_training_loss_weights_each_term_by_its_config_field():
     field = {
         "cls": "cls_weight", "shuffle": "cls_weight", "synth": "synth_weight", "synth_contrastive": "synth_weight",
         "content": "content_weight", "contrastive": "contrastive_weight", "adversarial": "adversarial_weight",
-        "adversary_head": "adversarial_weight",
     }  # fmt: skip
     assert set(parts) == set(field)
     assert total.item() == pytest.approx(sum(weights[field[k]] * v for k, v in parts.items()), rel=1e-5)
@@ -307,12 +354,11 @@ def test_pretrained_errors_name_the_file(tmp_path):
     ("fields", "message"),
     [
         ({"streams": "dual"}, r"streams must be one of both, single, synthesizer, content, got 'dual'"),
-        ({"streams": "single"}, r"streams='single' cannot use adversarial, feature_blending, feature_shuffle: set them to false"),
-        ({"streams": "content", "feature_shuffle": "false"}, r"streams='content' cannot use feature_blending: set it to false"),
+        ({"content_task": "pitch"}, r"content_task must be one of speed_codec, f0, none, got 'pitch'"),
         ({"synth_weight": "-0.5"}, r"synth_weight must be >= 0, got -0.5"),
         ({"margin": "1"}, r"margin must be in \[-1, 1\), got 1.0"),
         ({"synthesizers": "a,a"}, r"synthesizers must be distinct"),
-        ({"blend_eta": "0"}, r"blend_eta must be > 0"),
+        ({"blend_eta": "-1"}, r"blend_eta must be >= 0"),
     ],
 )
 def test_config_refuses_bad_values_from_the_command_line(fields, message):
@@ -325,7 +371,8 @@ def test_config_defaults_are_the_papers():
     assert (c.crop_seconds, c.width, c.streams, c.margin, c.blend_eta) == (3.0, 64, "both", 0.4, 10.0)
     assert (c.cls_weight, c.synth_weight, c.content_weight, c.contrastive_weight) == (1.0, 0.5, 0.5, 0.5)
     assert (c.focal_alpha, c.focal_gamma) == (0.25, 2.0)
-    assert c.adversarial and c.feature_blending and c.feature_shuffle and c.contrastive
+    assert c.adversarial and c.feature_blending and c.feature_shuffle and c.cls_contrastive and c.synth_contrastive
+    assert c.content_task == "speed_codec" and c.input_augmentation
 
 
 def test_bad_inputs_and_labels_are_clear_errors():

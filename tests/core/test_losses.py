@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from adfd_core.losses import SingleCenterLoss, contrastive_loss, focal_loss, uniform_adversarial_loss
+from adfd_core.losses import SingleCenterLoss, contrastive_loss, focal_loss, uniform_cross_entropy
 
 # three 2-D embeddings: e0 and e1 orthogonal, e2 at 45 degrees to both
 EMB = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
@@ -73,20 +73,21 @@ def test_focal_loss_down_weights_easy_samples_and_stays_finite():
     assert focal_loss(torch.tensor([100.0]), torch.tensor([0.0])).item() == pytest.approx(0.75 * 100.0, rel=1e-4)
 
 
-def test_uniform_adversarial_loss_by_hand():
+def test_uniform_cross_entropy_by_hand():
     logits = torch.tensor([[0.0, math.log(3.0)]])  # softmax (1/4, 3/4)
-    expected = 0.5 * math.log(0.5 / 0.25) + 0.5 * math.log(0.5 / 0.75)  # KL(uniform || p)
-    assert uniform_adversarial_loss(logits).item() == pytest.approx(expected, rel=1e-6)
+    expected = -0.5 * math.log(0.25) - 0.5 * math.log(0.75)  # H(uniform, p)
+    assert uniform_cross_entropy(logits).item() == pytest.approx(expected, rel=1e-6)
 
 
-def test_uniform_adversarial_loss_is_zero_with_no_gradient_at_the_uniform_prediction():
+def test_uniform_cross_entropy_is_log_k_with_no_gradient_at_the_uniform_prediction():
     logits = torch.full((3, 5), 2.5, requires_grad=True)
-    loss = uniform_adversarial_loss(logits)
+    loss = uniform_cross_entropy(logits)
     loss.backward()
-    assert loss.item() == pytest.approx(0.0, abs=1e-6)
+    assert loss.item() == pytest.approx(math.log(5), rel=1e-6)
     assert logits.grad.abs().max() < 1e-7
     shifted = torch.tensor([[1.0, 2.0, -1.0]])
-    assert uniform_adversarial_loss(shifted + 10).item() == pytest.approx(uniform_adversarial_loss(shifted).item(), rel=1e-5)
+    assert uniform_cross_entropy(shifted + 10).item() == pytest.approx(uniform_cross_entropy(shifted).item(), rel=1e-5)
+    assert uniform_cross_entropy(shifted).item() > math.log(3)
 
 
 def _centered(dim: int = 2) -> SingleCenterLoss:

@@ -91,6 +91,22 @@ def test_pseudo_labels_come_only_when_the_model_asks(waves):
         TrainingCrops(rows, seed=0, rank=0, fields=("pitch",))
 
 
+def test_crops_can_be_augmented_without_asking_for_the_labels(waves):
+    rows = load_waves(waves, "wave", crop_samples=SR // 4)
+    key = BatchKey(0, 0, [0, 1, 2, 3])
+    augmented = TrainingCrops(rows, seed=0, rank=0, fields=("synth",), synthesizers=("tts-a", "tts-b", "unknown"),
+                              augment=("codec", "speed"))
+    assert (augmented.crops.compression, augmented.crops.speed) == (True, True)
+    labelled = TrainingCrops(rows, seed=0, rank=0, fields=("codec", "speed")).__getitems__(key)
+    batch = augmented.__getitems__(key)
+    assert batch.keys() == {"x", "y", "synth"} and torch.equal(batch["x"], labelled["x"])  # the same crops, unlabelled
+    plain = TrainingCrops(rows, seed=0, rank=0, fields=("codec", "speed"), augment=("codec", "speed"))
+    assert (plain.crops.compression, plain.crops.speed) == (True, True)
+    assert TrainingCrops(rows, seed=0, rank=0, augment=()).crops.speed is False
+    with pytest.raises(TrainDataError, match="asks for speed labels without that augmentation"):
+        TrainingCrops(rows, seed=0, rank=0, fields=("speed",), augment=())
+
+
 def test_the_keyed_sampler_numbers_the_batches_of_each_epoch():
     sampler = KeyedSampler(BalancedEpochSampler(torch.tensor([0, 0, 0, 1]), batch_size=3, seed=0))
     sampler.set_epoch(4)
