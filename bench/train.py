@@ -7,7 +7,10 @@ waveform crops with random labels for a waveform model (no data loading, no augm
 warm-up steps excluded; and the peak memory: torch.cuda.max_memory_allocated on a GPU, the
 process's peak resident set (ru_maxrss, imports included; ``rss_before_mib`` is the resident set
 once torch and the model are loaded) on the CPU. Each measurement runs in a fresh process so
-that the CPU peaks do not mix.
+that the CPU peaks do not mix. Also the model's parameters and the floating-point operations of
+one step per sample (``gflops_per_sample``: torch.utils.flop_counter.FlopCounterMode over one more
+step after the timed ones, a multiply-add counted as 2 FLOPs; a train step counts forward and backward
+of the training loss, an inference step the forward pass; papers often quote multiply-adds, half of it).
 
 Models come from adfd_core.models.registry (make_config/build, wrapped in Standardized) as
 training builds them. Default cases: cnn.v1; convnext_tiny.v1 (resizes 64x64 rows to 224x224);
@@ -77,6 +80,7 @@ def _model_and_batch(name: str, overrides: dict[str, str], batch_size: int):
 def measure(case: str, device_name: str, mode: str, batch_size: int, steps: int, warmup: int, max_seconds: float) -> dict:
     """One measurement in this process: samples/s of ``mode`` ("train" or "infer") and its peak memory."""
     import torch
+    from torch.utils.flop_counter import FlopCounterMode
 
     from adfd_core.training import _autocast, _Objective  # the precision and loss training uses
 
@@ -105,11 +109,14 @@ def measure(case: str, device_name: str, mode: str, batch_size: int, steps: int,
     model.train(mode == "train")
     rss_before = rss_mib()
     timed, seconds = time_steps(step, device, warmup, steps, max_seconds)
+    with FlopCounterMode(display=False) as flops:
+        step()
     row = {
         "case": case, "model": name, "overrides": overrides, "device": device_name, "mode": mode,
         "batch_size": batch_size, "steps": timed, "warmup": warmup, "seconds": round(seconds, 3),
         "samples_per_s": round(timed * batch_size / seconds, 1),
         "parameters": sum(p.numel() for p in model.parameters()),
+        "gflops_per_sample": round(flops.get_total_flops() / batch_size / 1e9, 3),
         "amp": "bf16" if device.type == "cuda" else "off", "torch": torch.__version__,
     }
     if device.type == "cuda":
@@ -158,10 +165,11 @@ def main() -> None:
                 row = run_fresh(args, case, device, mode)
                 results.append(row)
                 print(json.dumps(row), flush=True)
-    print(f"{'case':34} {'device':6} {'mode':5} {'steps':>5} {'samples/s':>10} {'peak MiB':>9} {'peak of':>18}", file=sys.stderr)
+    print(f"{'case':34} {'device':6} {'mode':5} {'steps':>5} {'samples/s':>10} {'peak MiB':>9} {'peak of':>18} "
+          f"{'M params':>8} {'GFLOPs/sample':>13}", file=sys.stderr)
     for r in results:
         print(f"{r['case']:34} {r['device']:6} {r['mode']:5} {r['steps']:>5} {r['samples_per_s']:>10} {r['peak_mib']:>9} "
-              f"{r['peak_kind']:>18}", file=sys.stderr)
+              f"{r['peak_kind']:>18} {r['parameters'] / 1e6:>8.2f} {r['gflops_per_sample']:>13}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -48,12 +48,12 @@ _adfd() {
         case "$prev" in
             -o|--output) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
             --features) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
-            --stream) COMPREPLY=( $(compgen -W "synthesizer content shared" -- "$cur") ); return ;;
-            --max-items) COMPREPLY=(); return ;;
+            --stream) COMPREPLY=( $(compgen -W "classifier synthesizer content shared" -- "$cur") ); return ;;
+            --per-class) COMPREPLY=(); return ;;
             --device) COMPREPLY=( $(compgen -W "auto cpu cuda" -- "$cur") ); return ;;
         esac
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=( $(compgen -W "-o --output --features --stream --max-items --device -q --quiet -v --verbose -h --help" -- "$cur") )
+            COMPREPLY=( $(compgen -W "-o --output --features --stream --per-class --device -q --quiet -v --verbose -h --help" -- "$cur") )
         else
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi

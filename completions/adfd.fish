@@ -42,8 +42,8 @@ complete -c adfd -n '__fish_seen_subcommand_from evaluate' -s h -l help -d 'Show
 complete -c adfd -n '__fish_seen_subcommand_from evaluate' -F
 complete -c adfd -n '__fish_seen_subcommand_from explain' -s o -l output -r -F -d 'Folder for the PNGs (made if missing)'
 complete -c adfd -n '__fish_seen_subcommand_from explain' -l features -r -F -d 'Feature file with a \'wave\' feature: a t-SNE of the model\'s latents of its recordings'
-complete -c adfd -n '__fish_seen_subcommand_from explain' -l stream -x -a 'synthesizer content shared' -d 'Which latents the t-SNE shows: synthesizer or content (shared: a single-stream model)'
-complete -c adfd -n '__fish_seen_subcommand_from explain' -l max-items -x -d 't-SNE of at most this many recordings, evenly spread over the file'
+complete -c adfd -n '__fish_seen_subcommand_from explain' -l stream -x -a 'classifier synthesizer content shared' -d 'Which features the t-SNE shows: classifier (the classifier\'s input, both streams), synthesizer or content (shared: a single-stream model)'
+complete -c adfd -n '__fish_seen_subcommand_from explain' -l per-class -x -d 't-SNE of at most this many random recordings of each colour (synthesizer)'
 complete -c adfd -n '__fish_seen_subcommand_from explain' -l device -x -a 'auto cpu cuda' -d 'Where tensors live: auto (CUDA when present), cpu, cuda or cuda:N'
 complete -c adfd -n '__fish_seen_subcommand_from explain' -s q -l quiet -d 'Say only warnings and errors on stderr: no progress, no summary'
 complete -c adfd -n '__fish_seen_subcommand_from explain' -s v -l verbose -d 'Say more on stderr: debug messages, and tracebacks of unexpected errors'

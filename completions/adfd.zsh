@@ -65,8 +65,8 @@ _adfd() {
         _arguments \
             '(-o --output)'{-o,--output}'[Folder for the PNGs (made if missing)]:file:_files' \
             '(--features)'--features'[Feature file with a '\''wave'\'' feature\: a t-SNE of the model'\''s latents of its recordings]:file:_files' \
-            '(--stream)'--stream'[Which latents the t-SNE shows\: synthesizer or content (shared\: a single-stream model)]:value:(synthesizer content shared)' \
-            '(--max-items)'--max-items'[t-SNE of at most this many recordings, evenly spread over the file]:value: ' \
+            '(--stream)'--stream'[Which features the t-SNE shows\: classifier (the classifier'\''s input, both streams), synthesizer or content (shared\: a single-stream model)]:value:(classifier synthesizer content shared)' \
+            '(--per-class)'--per-class'[t-SNE of at most this many random recordings of each colour (synthesizer)]:value: ' \
             '(--device)'--device'[Where tensors live\: auto (CUDA when present), cpu, cuda or cuda\:N]:value:(auto cpu cuda)' \
             '(-q --quiet)'{-q,--quiet}'[Say only warnings and errors on stderr\: no progress, no summary]' \
             '(-v --verbose)'{-v,--verbose}'[Say more on stderr\: debug messages, and tracebacks of unexpected errors]' \

@@ -16,7 +16,7 @@ done
 TRAIN=(--epochs 8 --patience 3 --batch-size 32 --lr 1e-4 --weight-decay 0.01 --seed 0 --workers 2 --device auto)
 SYSTEMS=(
     "fdl"
-    "fdl-single --set streams=single --set adversarial=false --set feature_blending=false --set feature_shuffle=false"
+    "fdl-single --set streams=single"
 )
 for split in group xfam; do
     for system in "${SYSTEMS[@]}"; do

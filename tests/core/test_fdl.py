@@ -38,6 +38,7 @@ ABLATIONS = {
     "no-adversarial": ({"adversarial": False}, ALL_TERMS - {"adversarial"}),
     "no-blending": ({"feature_blending": False}, ALL_TERMS),
     "no-shuffle": ({"feature_shuffle": False}, ALL_TERMS - {"shuffle"}),
+    "no-feature-augmentation": ({"feature_blending": False, "feature_shuffle": False}, ALL_TERMS - {"shuffle"}),
     "no-con-s": ({"synth_contrastive": False}, ALL_TERMS - {"synth_contrastive"}),
     "no-con-cls": ({"cls_contrastive": False}, ALL_TERMS - {"contrastive"}),
     "no-pseudo-labels": ({"content_task": "none"}, ALL_TERMS - {"content"}),
