@@ -68,8 +68,9 @@ def main() -> None:
     print("| ablation | `--set` | paper | epochs (best) | val AUC | test EER % [95 % CI] | ± binomial | AUC | ΔEER vs full [95 % CI] |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name, sets, paper in rows:
+        named = " ".join(f"`{s}`" for s in sets.split()) or "–"
         if name not in done:
-            print(f"| {name} | {sets or '–'} | {paper} | not run | | | | | |")
+            print(f"| {name} | {named} | {paper} | not run | | | | | |")
             continue
         scores = aligned(done[name], ref_ids)
         bona, spoof = scores["bonafide"][1], scores["spoof"][1]
@@ -78,7 +79,7 @@ def main() -> None:
         lo, hi = np.percentile(boot, [2.5, 97.5])
         log = json.loads((args.out / f"{name}.train.json").read_text())
         cells = [
-            name, " ".join(f"`{s}`" for s in sets.split()) or "–", paper,
+            name, named, paper,
             f"{log['epochs_run']} ({log['best_epoch']})", f"{log['val_auc']:.3f}",
             f"{100 * eer:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]", f"{100 * np.sqrt(eer * (1 - eer) / n_bona):.1f}",
             f"{metrics.auc(bona, spoof):.3f}",

@@ -33,9 +33,9 @@ def test_explain_plots_the_latents_of_a_feature_file(tmp_path):
         audio_factory.write(root / "spoof" / "tts" / f"f{i}.wav", audio_factory.chirp(200, 4000 + 500 * i, seconds=0.6))
     feats = tmp_path / "w.h5"
     assert adfd("featurize", str(root), "-o", str(feats), "-f", "wave").returncode == 0
-    done = adfd("explain", str(model), "--features", str(feats), "--stream", "content", "-o", str(tmp_path / "out"))
+    done = adfd("explain", str(model), "--features", str(feats), "--per-class", "3", "-o", str(tmp_path / "out"))
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().endswith("tsne-content.png") and open(done.stdout.strip(), "rb").read(8) == PNG
+    assert done.stdout.strip().endswith("tsne-classifier.png") and open(done.stdout.strip(), "rb").read(8) == PNG  # F_cls
 
 
 def test_explain_plots_wavespecs_fused_embeddings_of_a_feature_file(tmp_path):
