@@ -12,10 +12,11 @@ r, r1, r2 and the Beta draws are one per sample; U(-1, 1) and N(0, 1) one per el
 partners are a random permutation within each class (a sample may draw itself); the content and
 synthesizer features of a sample share its partner and draw the rest apart.
 
-eta is in percent (the paper's eta = 10: noise amplitudes up to 0.1). The paper writes
-r1, r2 ~ U(0, eta); the authors' public code draws them as randint(0, level) / 100 with its
-noise level in percent, and read literally eta = 10 would scale features by factors in (-9, 11),
-flipping their signs. The statistics keep their gradient (nothing is detached), as in that code.
+eta is read in percent (eta = 10: noise amplitudes up to 0.1). Algorithm 1 as summarized for this
+project draws r1, r2 ~ U(0, eta) with eta = 10; read literally that would scale features by
+factors in (-9, 11), flipping their signs, while the authors' public code draws the amplitudes
+as randint(0, level) / 100 with its noise level in percent. The statistics keep their gradient
+(nothing is detached), as in that code.
 """
 
 from __future__ import annotations
