@@ -90,13 +90,18 @@ def measure(device_name: str, mode: str, batch: int, steps: int, warmup: int, ma
         "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "amp": "bf16" if device.type == "cuda" else "off", "torch": torch.__version__, "sets": sets,
     }  # fmt: skip
+    return {**row, **_peak_memory(device, rss_before)}
+
+
+def _peak_memory(device, rss_before: float) -> dict:
+    """The run's peak memory: CUDA's peak allocation on a GPU, else the process's peak RSS (MiB)."""
+    import torch
+
     if device.type == "cuda":
-        row.update(peak_mib=round(torch.cuda.max_memory_allocated(device) / MIB), peak_kind="cuda_max_allocated",
-                   gpu=torch.cuda.get_device_name(device))  # fmt: skip
-    else:
-        row.update(peak_mib=round(peak_rss_mib()), peak_kind="ru_maxrss", rss_before_mib=round(rss_before),
-                   threads=torch.get_num_threads())  # fmt: skip
-    return row
+        return {"peak_mib": round(torch.cuda.max_memory_allocated(device) / MIB), "peak_kind": "cuda_max_allocated",
+                "gpu": torch.cuda.get_device_name(device)}
+    return {"peak_mib": round(peak_rss_mib()), "peak_kind": "ru_maxrss", "rss_before_mib": round(rss_before),
+            "threads": torch.get_num_threads()}
 
 
 def _clips(path, n: int, seed: int):
@@ -137,13 +142,7 @@ def measure_epoch(device, batch: int, sets: dict) -> dict:
     row = {"device": str(device), "mode": "epoch", "batch": batch, "steps": 2, "warmup": 0, "seconds": round(seconds, 2),
            "samples_per_s": round(2 * batch / seconds, 2), "amp": "bf16" if device.type == "cuda" else "off",
            "torch": torch.__version__, "sets": sets}  # fmt: skip
-    if device.type == "cuda":
-        row.update(peak_mib=round(torch.cuda.max_memory_allocated(device) / MIB), peak_kind="cuda_max_allocated",
-                   gpu=torch.cuda.get_device_name(device))  # fmt: skip
-    else:
-        row.update(peak_mib=round(peak_rss_mib()), peak_kind="ru_maxrss", rss_before_mib=round(rss_before),
-                   threads=torch.get_num_threads())  # fmt: skip
-    return row
+    return {**row, **_peak_memory(device, rss_before)}
 
 
 def run_fresh(args: argparse.Namespace, device: str, mode: str, batch: int) -> dict:
