@@ -211,7 +211,7 @@ def test_choice_options_show_their_values():
     score = _help("score")
     assert "--format [tsv|jsonl|asvspoof2019|asvspoof2021|asvspoof5]" in score
     assert "--device [auto|cpu|cuda|cuda:N]" in score and "--subset [eval|progress|hidden_track|all]" in score
-    assert "--stream [synthesizer|content|shared]" in _help("explain")
+    assert "--stream [classifier|synthesizer|content|shared]" in _help("explain")
     assert "--method [mean|logreg]" in _help("fuse")
     assert "-m, --model [cnn.v1|" in _help("train")
 
