@@ -12,7 +12,6 @@ recording it was made from); knowing the real recording can only make its fakes 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -23,7 +22,7 @@ from adfd_core.errors import AdfdError
 if TYPE_CHECKING:
     from adfd_core.store import FeatureFile
 
-FIELDS = ("id", "label", "attack", "speaker", "group")  # columns of the feature file; anything else is read from meta
+FIELDS = ("id", "label", "attack", "speaker", "group")  # columns of the feature file, named in messages; others are in meta
 
 
 class ExclusionError(AdfdError):
@@ -37,16 +36,11 @@ def excluded(ff: "FeatureFile", pairs: Sequence[tuple[str, str]]) -> np.ndarray:
     out = np.zeros(n, dtype=bool)
     if not pairs:
         return out
-    meta = None
     for key, value in pairs:
-        if key in FIELDS:
-            column = ff.column(key)
-        else:
-            meta = meta if meta is not None else [json.loads(m) for m in ff.column("meta")]
-            if not any(key in m for m in meta):
-                raise ExclusionError(f"{ff.path}: no utterance has a field {key!r} to exclude by (fields: {', '.join(FIELDS)} "
-                                     f"and the manifest's own columns)")
-            column = [str(m.get(key, "")) for m in meta]
+        column = ff.field(key)
+        if column is None:
+            raise ExclusionError(f"{ff.path}: no utterance has a field {key!r} to exclude by (fields: {', '.join(FIELDS)} "
+                                 f"and the manifest's own columns)")
         out |= np.array([v == value for v in column], dtype=bool)
     groups, labels = ff.column("group"), ff.column("label")
     taken = {groups[i] for i in np.flatnonzero(out) if groups[i] not in ("", "-")}

@@ -509,6 +509,17 @@ class FeatureFile:
             return ds[: self.n_utterances]
         return _read_strings(ds, self.n_utterances)
 
+    def field(self, key: str) -> list[str] | None:
+        """One field of every utterance as strings: a column (``id``, ``label``, ``attack``, ``speaker``,
+        ``group``, ...) or a manifest column kept in ``meta`` (``source``, ``family``; "" where an
+        utterance lacks it); None when no utterance has it."""
+        if key in STRING_FIELDS and key != "meta":
+            return self.column(key)
+        meta = [json.loads(m) for m in self.column("meta")]
+        if not any(key in m for m in meta):
+            return None
+        return [str(m.get(key, "")) for m in meta]
+
     def utterances(self) -> list[StoredUtterance]:
         """Every committed utterance, in file order."""
         cols = {f: self.column(f) for f in (*STRING_FIELDS, "duration_s")}

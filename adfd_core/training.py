@@ -37,6 +37,7 @@ from adfd_core.errors import AdfdError
 from adfd_core.models.weights import load_into
 from adfd_core.trainset import (
     BalancedEpochSampler, SegmentRows, augmented_copies, check_compatible, choose_feature, input_statistics, load_rows,
+    row_strata,
 )
 from adfd_core.wavedata import KeyedSampler, TrainingCrops, WaveRows, load_waves, synthesizer_names
 
@@ -69,6 +70,7 @@ class TrainOptions:
     overrides: tuple[tuple[str, str], ...] = ()
     exclude: tuple[tuple[str, str], ...] = ()  # (field, value): utterances left out of training and validation
     augment: bool = False  # waveform models: channel degradations (adfd_core.channel) on every training utterance
+    balance_by: str | None = None  # an utterance field (source, speaker, ...) whose values share each class equally
 
     def identity(self) -> dict[str, Any]:
         """The options a resumed run must share with the interrupted one (not where or how fast it runs)."""
@@ -297,7 +299,11 @@ class _Run:
         self.scheduler = (
             torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=options.epochs) if options.cosine else None
         )
-        sampler = BalancedEpochSampler(train.y, options.batch_size, options.seed, options.balanced, procs.rank, procs.world)
+        strata = None
+        if options.balance_by is not None:
+            row_utt = train.utt if isinstance(train, SegmentRows) else torch.arange(len(train))
+            strata = row_strata(train.path, train.utt_ids, row_utt, options.balance_by)
+        sampler = BalancedEpochSampler(train.y, options.batch_size, options.seed, options.balanced, procs.rank, procs.world, strata)
         if isinstance(train, WaveRows):
             self.sampler, self.dataset = KeyedSampler(sampler), TrainingCrops(
                 train, options.seed, procs.rank, getattr(self.model, "batch_fields", ()), getattr(self.config, "synthesizers", ()),

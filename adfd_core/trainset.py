@@ -4,6 +4,8 @@ statistics, and the class-balanced epoch sampler.
 The corpora are about 9 spoof to 1 bona fide; the sampler draws each epoch's rows with
 replacement, every class equally likely, from a generator seeded by (seed, epoch) alone, so an
 epoch is the same whether a run was interrupted before it or not, on any number of processes.
+Given strata (``train --balance-by source``: each row's value of an utterance field), every stratum
+of a class is equally likely too, so that one large source does not stand for the whole class.
 """
 
 from __future__ import annotations
@@ -196,19 +198,40 @@ def input_statistics(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mean.float(), std.float()
 
 
+def row_strata(path: Path, utt_ids: Sequence[str], row_utt: torch.Tensor, field: str) -> torch.Tensor:
+    """(N,) int64 stratum of each row: the index of its utterance's value of ``field`` (``row_utt``: (N,) index
+    into ``utt_ids``); a TrainDataError when the file has no such field."""
+    with FeatureFile(path) as ff:
+        values = ff.field(field)
+        ids = ff.column("id")
+    if values is None:
+        raise TrainDataError(f"{path}: no utterance has a field {field!r} to balance by (a column such as speaker or "
+                             "attack, or a manifest column such as source)")
+    value_of = dict(zip(ids, values))
+    names = sorted({value_of[i] for i in utt_ids})
+    code = {name: k for k, name in enumerate(names)}
+    per_utt = torch.tensor([code[value_of[i]] for i in utt_ids], dtype=torch.int64)
+    return per_utt[row_utt]
+
+
 class BalancedEpochSampler:
     """Batches of row indices for one process of ``world`` (see the module docstring).
 
+    labels: (N,) int64 class of each row; strata: (N,) int64 or None. Balanced, a row of class c
+    and stratum s is drawn with probability 1 / (classes * strata of c * rows of (c, s)).
     balanced=False draws a plain permutation instead. Each epoch has len(labels) rows in all,
     cut to a multiple of world and shared out rank::world.
     """
 
-    def __init__(self, labels: torch.Tensor, batch_size: int, seed: int, balanced: bool = True, rank: int = 0, world: int = 1):
+    def __init__(self, labels: torch.Tensor, batch_size: int, seed: int, balanced: bool = True, rank: int = 0, world: int = 1,
+                 strata: torch.Tensor | None = None):  # fmt: skip
         self.labels, self.batch_size, self.seed = labels, batch_size, seed
         self.balanced, self.rank, self.world = balanced, rank, world
         self.epoch = 0
-        counts = torch.bincount(labels, minlength=2).double()
-        self.weights = (1.0 / counts.clamp_min(1))[labels]
+        cell = labels if strata is None else strata * 2 + labels  # (class, stratum) cell of each row
+        cell_rows = torch.bincount(cell).double()
+        cells_of_class = torch.bincount(torch.unique(cell) % 2, minlength=2).double()
+        self.weights = 1.0 / (cell_rows[cell] * cells_of_class[labels])
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch

@@ -179,6 +179,7 @@ _adfd() {
             --lr) COMPREPLY=(); return ;;
             --weight-decay) COMPREPLY=(); return ;;
             --patience) COMPREPLY=(); return ;;
+            --balance-by) COMPREPLY=(); return ;;
             --seed) COMPREPLY=(); return ;;
             --device) COMPREPLY=( $(compgen -W "auto cpu cuda" -- "$cur") ); return ;;
             --workers) COMPREPLY=(); return ;;
@@ -187,7 +188,7 @@ _adfd() {
             --exclude) COMPREPLY=(); return ;;
         esac
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=( $(compgen -W "-m --model -o --output --val -f --feature --epochs --batch-size --lr --weight-decay --cosine --patience --balanced --no-balanced --seed --device --workers --amp --no-amp --set --pretrained --exclude --augment --resume --force -q --quiet -v --verbose -h --help" -- "$cur") )
+            COMPREPLY=( $(compgen -W "-m --model -o --output --val -f --feature --epochs --batch-size --lr --weight-decay --cosine --patience --balanced --no-balanced --balance-by --seed --device --workers --amp --no-amp --set --pretrained --exclude --augment --resume --force -q --quiet -v --verbose -h --help" -- "$cur") )
         else
             COMPREPLY=( $(compgen -f -- "$cur") )
         fi

@@ -150,6 +150,7 @@ complete -c adfd -n '__fish_seen_subcommand_from train' -l weight-decay -x -d 'A
 complete -c adfd -n '__fish_seen_subcommand_from train' -l cosine -d 'Cosine annealing of the learning rate over --epochs'
 complete -c adfd -n '__fish_seen_subcommand_from train' -l patience -x -d 'Stop after this many epochs without a better validation AUC'
 complete -c adfd -n '__fish_seen_subcommand_from train' -l balanced -l no-balanced -d 'Class-balanced sampling of training segments'
+complete -c adfd -n '__fish_seen_subcommand_from train' -l balance-by -x -d 'With --balanced, every value of FIELD (source, speaker, attack, or any manifest column) weighs the same within its class, so that one large source does not stand for it'
 complete -c adfd -n '__fish_seen_subcommand_from train' -l seed -x -d 'Random seed: the same seed gives the same result on CPU'
 complete -c adfd -n '__fish_seen_subcommand_from train' -l device -x -a 'auto cpu cuda' -d 'Where tensors live: auto (CUDA when present), cpu, cuda or cuda:N'
 complete -c adfd -n '__fish_seen_subcommand_from train' -l workers -x -d 'DataLoader worker processes'

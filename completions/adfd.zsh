@@ -197,6 +197,7 @@ _adfd() {
             '(--cosine)'--cosine'[Cosine annealing of the learning rate over --epochs]' \
             '(--patience)'--patience'[Stop after this many epochs without a better validation AUC]:value: ' \
             '(--balanced --no-balanced)'{--balanced,--no-balanced}'[Class-balanced sampling of training segments]' \
+            '(--balance-by)'--balance-by'[With --balanced, every value of FIELD (source, speaker, attack, or any manifest column) weighs the same within its class, so that one large source does not stand for it]:value: ' \
             '(--seed)'--seed'[Random seed\: the same seed gives the same result on CPU]:value: ' \
             '(--device)'--device'[Where tensors live\: auto (CUDA when present), cpu, cuda or cuda\:N]:value:(auto cpu cuda)' \
             '(--workers)'--workers'[DataLoader worker processes]:value: ' \

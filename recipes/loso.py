@@ -113,7 +113,8 @@ def fold_sources(sources: dict[str, int], folds: int) -> list[list[str]]:
 
 
 def run(features: Path, output: Path, model: str, feature: str | None, overrides: list[tuple[str, str]],
-        epochs: int, patience: int, batch_size: int, lr: float, weight_decay: float, seed: int, folds: int) -> None:
+        epochs: int, patience: int, batch_size: int, lr: float, weight_decay: float, seed: int, folds: int,
+        balance_by: str | None = None) -> None:
     """Out-of-fold scores of one system: one training per fold of held-out sources, each scoring them."""
     import torch
 
@@ -136,8 +137,8 @@ def run(features: Path, output: Path, model: str, feature: str | None, overrides
         part = parts / f"{'+'.join(held_out)}.tsv"
         if not part.exists():
             model_path = part.with_suffix(".safetensors")
-            opts = TrainOptions(model, feature, epochs, batch_size, lr, weight_decay, False, patience, True, seed, "cpu", 0, True,
-                                tuple(overrides), tuple(("source", s) for s in held_out))
+            opts = TrainOptions(model, feature, epochs, batch_size, lr, weight_decay, patience=patience, seed=seed, device="cpu",
+                                overrides=tuple(overrides), exclude=tuple(("source", s) for s in held_out), balance_by=balance_by)
             train(features, None, model_path, opts, force=True, command=sys.argv)
             models = load_models([model_path], torch.device("cpu"))
             results = score_features(features, models, torch.device("cpu"))
@@ -302,6 +303,7 @@ def main() -> None:
     r.add_argument("--weight-decay", type=float, default=0.0)
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--folds", type=int, default=0, help="hold out sources K groups at a time (default 0: one source per fold)")
+    r.add_argument("--balance-by", help="train --balance-by FIELD (e.g. source: every source weighs the same in its class)")
     p = sub.add_parser("report", help="tables of out-of-fold score tables")
     p.add_argument("manifest", type=Path)
     p.add_argument("tables", type=Path, nargs="+")
@@ -322,7 +324,7 @@ def main() -> None:
     elif args.step == "run":
         overrides = [tuple(o.split("=", 1)) for o in args.overrides]
         run(args.features, args.output, args.model, args.feature, overrides, args.epochs, args.patience, args.batch_size,
-            args.lr, args.weight_decay, args.seed, args.folds)
+            args.lr, args.weight_decay, args.seed, args.folds, args.balance_by)
     elif args.step == "report":
         report(args.manifest, args.tables, args.fuse, args.target_fa, args.json)
     else:

@@ -62,6 +62,11 @@ def train(
     cosine: Annotated[bool, typer.Option("--cosine", help="Cosine annealing of the learning rate over --epochs.")] = False,
     patience: Annotated[int, typer.Option("--patience", min=1, help="Stop after this many epochs without a better validation AUC.")] = 3,
     balanced: Annotated[bool, typer.Option("--balanced/--no-balanced", help="Class-balanced sampling of training segments.")] = True,
+    balance_by: Annotated[
+        str | None,
+        typer.Option("--balance-by", metavar="FIELD", help="With --balanced, every value of FIELD (source, speaker, attack, or "
+                     "any manifest column) weighs the same within its class, so that one large source does not stand for it."),
+    ] = None,
     seed: options.Seed = 0,
     device: options.Device = "auto",
     workers: Annotated[int, typer.Option("--workers", min=0, help="DataLoader worker processes.")] = 0,
@@ -93,6 +98,8 @@ def train(
     """
     overrides = _pairs(set_, "--set") + ((("pretrained", pretrained),) if pretrained else ())  # usage errors before torch loads
     exclusions = _pairs(exclude, "--exclude")
+    if balance_by is not None and not balanced:
+        raise typer.BadParameter("needs --balanced (the default): --no-balanced draws rows without weights", param_hint="--balance-by")
     _check_config(model, overrides)
 
     import sys
@@ -105,7 +112,7 @@ def train(
         check_output(written, [features, val])
 
     opts = TrainOptions(model, feature, epochs, batch_size, lr, weight_decay, cosine, patience, balanced, seed, device,
-                        workers, amp, overrides, exclusions, augment)
+                        workers, amp, overrides, exclusions, augment, balance_by)
     with progress() as bar:
         result = run_train(features, val, output, opts, resume=resume, force=force, command=list(sys.argv), observer=_EpochObserver(bar))
     if result.history:

@@ -98,6 +98,21 @@ def test_excluded_attack_is_left_out_and_recorded_in_the_log(feats, tmp_path):
     assert bad.returncode == 2 and "--exclude" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def test_balance_by_is_recorded_and_needs_balanced_sampling_and_a_field_the_file_has(feats, tmp_path):
+    out = tmp_path / "m.safetensors"
+    done = adfd("train", str(feats["train"]), "--val", str(feats["val"]), "-o", str(out), "--epochs", "1", *FAST,
+                "--balance-by", "attack")
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "m.train.json").read_text())["options"]["balance_by"] == "attack"
+    unweighted = adfd("train", str(feats["train"]), "-o", str(tmp_path / "n.safetensors"), *FAST, "--no-balanced",
+                      "--balance-by", "attack")
+    assert unweighted.returncode == 2 and "--balance-by" in unweighted.stderr and "Traceback" not in unweighted.stderr
+    missing = adfd("train", str(feats["train"]), "--val", str(feats["val"]), "-o", str(tmp_path / "o.safetensors"),
+                   "--epochs", "1", *FAST, "--balance-by", "source")
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    assert missing.stderr.count("\n") == 1 and str(feats["train"]) in missing.stderr and "'source'" in missing.stderr
+
+
 def test_validation_file_from_another_front_end_is_refused(feats, tmp_path):
     done = adfd("train", str(feats["train"]), "--val", str(feats["other"]), "-o", str(tmp_path / "m.safetensors"), *FAST)
     assert done.returncode == 1

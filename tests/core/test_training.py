@@ -231,3 +231,31 @@ def test_wavespec_trains_and_its_model_file_needs_no_wav2vec2_folder(tmp_path):
     assert info.config.pretrained == str(encoder) and '"hidden_size":32' in info.config.encoder_config  # where it started
     scores = recording_scores(model, _wave_rows(feats["val"], 16_000), torch.device("cpu"), 8, False)
     assert validation_metrics(scores, _wave_rows(feats["val"], 16_000))["val_auc"] == pytest.approx(result.best["val_auc"])
+
+
+def test_balance_by_strata_gives_every_stratum_of_a_class_the_same_share():
+    # Bona fide: 10 rows of stratum 0 and 90 of stratum 1; spoof: 900 rows of stratum 2.
+    labels = torch.tensor([1] * 100 + [0] * 900)
+    strata = torch.tensor([0] * 10 + [1] * 90 + [2] * 900)
+    drawn = torch.cat([torch.tensor(b) for b in BalancedEpochSampler(labels, 100, seed=3, strata=strata)])
+    bona = drawn[labels[drawn] == 1]
+    assert 0.4 < len(bona) / len(drawn) < 0.6  # the classes still weigh the same
+    assert 0.4 < (strata[bona] == 0).float().mean() < 0.6  # the 10-row stratum as often as the 90-row one
+    plain = torch.cat([torch.tensor(b) for b in BalancedEpochSampler(labels, 100, seed=3)])
+    assert (strata[plain[labels[plain] == 1]] == 0).float().mean() < 0.2  # without strata: by rows, about 1 in 10
+    # With one stratum per class the weights are those of plain class balance: the same draws.
+    same = BalancedEpochSampler(labels, 100, seed=3, strata=torch.where(labels == 1, 5, 7))
+    assert [b for b in same] == [b for b in BalancedEpochSampler(labels, 100, seed=3)]
+
+
+def test_row_strata_read_a_manifest_field_and_refuse_a_missing_one(tmp_path):
+    from tests.core.test_exclusion import ROWS, _file
+
+    from adfd_core.trainset import row_strata
+
+    path = _file(tmp_path / "f.h5")
+    rows = load_rows(path, "toy")
+    strata = row_strata(path, rows.utt_ids, rows.utt, "source")
+    assert [rows_source for *_, rows_source in ROWS] == [["s1", "s2", "s3"][k] for k in strata.tolist()]
+    with pytest.raises(TrainDataError, match="no utterance has a field 'sauce' to balance by"):
+        row_strata(path, rows.utt_ids, rows.utt, "sauce")
