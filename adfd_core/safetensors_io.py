@@ -55,7 +55,15 @@ def write_atomically(path: Path, tensors: Mapping[str, torch.Tensor], metadata: 
                 raise OSError(int(found.group(1)), str(exc)) from None
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
+                os.fchmod(f.fileno(), 0o666 & ~_umask())  # safetensors makes its file owner-only (0600)
             os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

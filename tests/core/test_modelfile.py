@@ -62,7 +62,9 @@ def test_every_model_round_trips_exactly(name, tmp_path):
     assert all(torch.equal(loaded.state_dict()[k], v) for k, v in model.state_dict().items())
     x = example_input(info.config)
     with torch.no_grad():
-        assert torch.equal(loaded(x), model(x))
+        # The weights are equal bit for bit (above); the outputs may differ by float rounding where BLAS picks
+        # another kernel for tensors read at another memory alignment (3e-8 seen for fdl.v1's classifier).
+        torch.testing.assert_close(loaded(x), model(x), rtol=1e-6, atol=1e-6)
 
 
 def test_the_metadata_is_what_the_format_says(tmp_path):
@@ -120,6 +122,15 @@ def test_saving_is_atomic_and_refuses_what_could_not_be_loaded(tmp_path):
     with pytest.raises(ModelFileError, match=r"cannot save: cnn\.v1 takes a CNNConfig, got RNNConfig"):
         save_model(path, build("cnn.v1", make_config("cnn.v1")), ModelFile("cnn.v1", make_config("rnn.v2"), FRONTEND, {}))
     assert path.read_bytes() == before and os.listdir(path.parent) == ["m.safetensors"]
+
+
+def test_a_saved_model_file_has_the_permissions_the_umask_gives(tmp_path):
+    old = os.umask(0o027)
+    try:
+        path = save_model(tmp_path / "m.safetensors", _trained(_info()), _info())
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o640  # readable by the group a lab shares models with, not owner-only
 
 
 @pytest.fixture
