@@ -46,8 +46,7 @@ def _value_hints() -> dict[str, Callable[[], tuple[str, ...]]]:
     from adfd_core.catalog import model_names
     from adfd_core.devices import DEVICE_CHOICES
     from adfd_core.frontends import available
-    from adfd_core.scoretable import FORMATS
-    from adfd_core.splits import GROUP_FIELDS
+    from adfd_core.option_values import FORMATS, GROUP_FIELDS
 
     return {
         "--feature": lambda: tuple(available()),

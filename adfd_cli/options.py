@@ -11,7 +11,7 @@ import typer
 
 from adfd_cli.choices import one_of
 from adfd_core.devices import DEVICE_CHOICES
-from adfd_core.scoretable import FORMATS
+from adfd_core.option_values import FORMATS
 
 SUBSETS = ("eval", "progress", "hidden_track", "all")  # the subsets of an ASVspoof 2021 key's trials
 

@@ -40,12 +40,12 @@ from adfd_core.audio import AUDIO_SUFFIXES
 from adfd_core.corpus import normalize_label, read_key
 from adfd_core.errors import AdfdError
 from adfd_core.escaping import escape, unescape
+from adfd_core.option_values import FORMATS
 from adfd_core.outputs import atomic_text, why_unwritable
 from adfd_core.provenance import digest
 from adfd_core.sidecar import file_sha256, read_sidecar, sidecar_path, write_sidecar
 
 COLUMNS = ("id", "path", "score", "p_spoof", "decision", "label", "attack")
-FORMATS = ("tsv", "jsonl", "asvspoof2019", "asvspoof2021", "asvspoof5")
 DECISIONS = ("bonafide", "spoof")
 UNKNOWN = "-"  # an unknown path or attack, or no decision (a row without a score)
 SCORE_LIMIT = 30.0  # |log-odds| cap: probabilities of exactly 0 or 1 stay finite

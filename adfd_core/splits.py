@@ -20,11 +20,11 @@ from pathlib import Path
 
 from adfd_core.corpus import Utterance
 from adfd_core.errors import AdfdError
+from adfd_core.option_values import GROUP_FIELDS
 from adfd_core.outputs import atomic_text
 from adfd_core.sidecar import check_replaceable, file_sha256
 
 SPLITS = ("train", "val", "test")
-GROUP_FIELDS = ("group", "speaker", "id")
 MANIFEST_COLUMNS = ("id", "path", "label", "attack", "speaker", "group")
 
 log = logging.getLogger(__name__)

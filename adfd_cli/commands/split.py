@@ -11,7 +11,7 @@ import typer
 from adfd_cli import options
 from adfd_cli.choices import one_of
 from adfd_cli.console import err
-from adfd_core.splits import GROUP_FIELDS
+from adfd_core.option_values import GROUP_FIELDS
 
 
 def split(
