@@ -53,8 +53,8 @@ _CHUNKED_HEADERS = {b"RIFF": ("<", b"data"), b"RIFX": (">", b"data"), b"FORM": (
 _UNKNOWN_CHUNK_SIZE = 0xFFFFFFFF  # streamed WAVs write this when the length was not known
 
 
-class AudioWarning(UserWarning):
-    """A file that decodes but looks damaged. ``str(w) == f"{path}: {reason}"`` on one line."""
+class _FileAndReason:
+    """A message naming a file and why, on one line: ``str(x) == f"{path}: {reason}"``; both kept as attributes."""
 
     def __init__(self, path: str | os.PathLike, reason: str):
         super().__init__(os.fsdecode(path), " ".join(reason.split()))
@@ -62,6 +62,10 @@ class AudioWarning(UserWarning):
 
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}"
+
+
+class AudioWarning(_FileAndReason, UserWarning):
+    """A file that decodes but looks damaged."""
 
 
 def warn_damaged(path: str, reason: str) -> None:
@@ -87,15 +91,8 @@ def collected_warnings() -> Iterator[list[AudioWarning]]:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
-class AudioError(AdfdError):
-    """Bad or unreadable audio. ``str(err) == f"{path}: {reason}"`` on one line."""
-
-    def __init__(self, path: str | os.PathLike, reason: str):
-        super().__init__(os.fsdecode(path), " ".join(reason.split()))
-        self.path, self.reason = self.args
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.reason}"
+class AudioError(_FileAndReason, AdfdError):
+    """Bad or unreadable audio."""
 
 
 @dataclass(frozen=True)
