@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from adfd_core.channel import ChannelAugment
 from adfd_core.errors import AdfdError
-from adfd_core.models.weights import load_into
+from adfd_core.models.weights import held_state, load_into
 from adfd_core.trainset import (
     BalancedEpochSampler, SegmentRows, augmented_copies, check_compatible, choose_feature, input_statistics, load_rows,
     row_strata,
@@ -200,10 +200,13 @@ def _hold_out(path: Path, rows: Rows, seed: int, fraction: float = 0.1) -> tuple
 
 
 def _config(options: TrainOptions) -> Any:
-    """The model config from the paper's defaults and ``--set`` overrides, before it is fitted to the data."""
+    """The model config from the paper's defaults and ``--set`` overrides (and, for a model that starts from
+    a model file, that file's architecture), before it is fitted to the data."""
     from adfd_core.models import registry
 
-    return registry.make_config(options.model, dict(options.overrides))
+    config = registry.make_config(options.model, dict(options.overrides))
+    from_start = getattr(config, "from_start", None)  # a model that starts from a model file takes its architecture from it
+    return from_start({key for key, _ in options.overrides}) if from_start else config
 
 
 def _model(options: TrainOptions, config: Any, train: Rows) -> tuple[torch.nn.Module, Any]:
@@ -319,7 +322,7 @@ class _Run:
     def state(self) -> dict[str, Any]:
         return {
             "epoch": self.epoch,
-            "model": self.model.state_dict(),
+            "model": held_state(self.model),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler else None,
             "history": self.history,
@@ -452,7 +455,7 @@ def _loop(run: _Run, result: TrainResult, identity: dict, ckpt: Path, observer: 
                       "train_samples_per_s": seen * procs.world / seconds, **run.validate()}
             if record["val_auc"] > run.best_auc or not run.best_state:
                 run.best_auc, run.best_epoch = record["val_auc"], run.epoch
-                run.best_state = {k: v.detach().cpu().clone() for k, v in run.model.state_dict().items()}
+                run.best_state = {k: v.cpu().clone() for k, v in held_state(run.model).items()}
             record["best_epoch"] = run.best_epoch
             run.history.append(record)
             stop[0] = float(run.epoch - run.best_epoch >= opts.patience)
@@ -478,6 +481,17 @@ def _scoring_frontend(run: _Run, train: Rows) -> dict:
     return frontends.from_spec({**train.spec, "params": params}).spec.to_dict()
 
 
+def _pretrained_record(config: Any) -> dict[str, Any] | None:
+    """What the config's ``pretrained`` field names, with the file's sha256 where it is a file (None for a folder or hub id)."""
+    from adfd_core.audio import file_sha256
+
+    name = getattr(config, "pretrained", None)
+    if name is None:
+        return None
+    path = Path(name).expanduser()
+    return {"name": name, "sha256": file_sha256(path) if path.is_file() else None}
+
+
 def _write_outputs(run: _Run, result: TrainResult, train: Rows, val: Rows, command: list[str] | None) -> None:
     """The best epoch's model file and the JSON training log."""
     from adfd_core.modelfile import ModelFile, save_model
@@ -494,6 +508,7 @@ def _write_outputs(run: _Run, result: TrainResult, train: Rows, val: Rows, comma
         "augment": channel.describe() if channel is not None else None,
         "options": asdict(run.options),
         "config": config_to_dict(run.config),
+        "pretrained": _pretrained_record(run.config),
         "epochs_run": run.epoch,
         "best_epoch": result.best_epoch,
         **result.best,

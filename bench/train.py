@@ -20,6 +20,7 @@ convnext_tiny.v1:input_size=none (native 64x64).
     python bench/train.py --device cuda --steps 50
     python bench/train.py --case cnn.v1 --case resnet18.v1:input_size=112 --steps 5 --warmup 1
     python bench/train.py --case fdl.v1:synthesizers=a,b,c,d --batch-size 32   # 3-s waveform crops
+    python bench/train.py --case whisper-probe.v1:pretrained=adfd_core/default_model/whisper-probe.safetensors,finetune_blocks=1
 
 Prints one JSON line per measurement on stdout and a table on stderr. Run by hand; quoted in
 issue notes, not run in CI.
@@ -63,8 +64,8 @@ def _model_and_batch(name: str, overrides: dict[str, str], batch_size: int):
 
     e = registry.entry(name)
     if e.input_kind == "wave":
-        config = registry.make_config(name, overrides)
-        model = registry.build(name, config)
+        model = registry.build(name, registry.make_config(name, overrides))
+        config = model.config  # completed by the model (whisper-probe.v1's from its start file)
         n_synth = len(getattr(config, "synthesizers", ())) + 1
         batch = {"x": 0.1 * torch.randn(batch_size, round(config.crop_seconds * 16_000)), "y": torch.randint(0, 2, (batch_size,))}
         ranges = {"synth": n_synth, "codec": 10, "speed": 16}

@@ -77,7 +77,8 @@ def train(
     pretrained: Annotated[
         str | None,
         typer.Option("--pretrained", help="Initial weights (the model's `pretrained` field): a vision model's ImageNet .pth file or "
-                     "'imagenet' (torch cache); fdl.v1's ResNet-18 checkpoint; wavespec.v1's Wav2Vec2 folder or Hugging Face id."),
+                     "'imagenet' (torch cache); fdl.v1's ResNet-18 checkpoint; wavespec.v1's Wav2Vec2 folder or Hugging Face id; "
+                     "whisper-probe.v1's start: a whisper-probe.v1 model file (architecture and weights; --set finetune_blocks=K)."),
     ] = None,
     exclude: Annotated[
         list[str] | None,

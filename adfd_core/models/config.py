@@ -60,9 +60,11 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 
 def from_dict(model: str, cls: type, d: Any) -> Any:
-    """The config stored as ``d`` (from :func:`to_dict`); every field must be present, and no other."""
+    """The config stored as ``d`` (from :func:`to_dict`); every field must be present, and no other, but
+    those the class lists in ``ADDED`` (a mapping: field -> the value a config stored without it means)."""
     if not isinstance(d, Mapping):
         raise ModelError(f"{model}: config must be a JSON object, got {type(d).__name__}")
+    d = {**getattr(cls, "ADDED", {}), **d}  # fields added after files were written, with the value an older file means
     missing = [key for key in field_types(cls) if key not in d]
     if missing:
         raise ModelError(f"{model}: config lacks key(s): {', '.join(missing)}")

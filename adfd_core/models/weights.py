@@ -64,6 +64,14 @@ def load_into(module: nn.Module, state: Mapping[str, torch.Tensor], strict: bool
     module.load_state_dict(versioned, strict=strict, assign=assign)
 
 
+def held_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    """``module.state_dict()`` with each tensor as the module holds it (detached, not copied): a state-dict
+    hook may give some in a storage precision (whisper-probe.v1's float16 encoder), which a checkpoint or
+    the best epoch's copy must not lose, or a resumed run would go on from rounded weights."""
+    own = {**dict(module.named_parameters(remove_duplicate=False)), **dict(module.named_buffers(remove_duplicate=False))}
+    return {key: own[key].detach() if key in own else value for key, value in module.state_dict().items()}
+
+
 def _shape(t: torch.Tensor) -> str:
     return "x".join(map(str, t.shape)) or "scalar"
 

@@ -236,3 +236,20 @@ def test_two_processes_under_torchrun_train_with_ddp(feats, tmp_path):
     assert all(r["train_samples_per_s"] > 0 for r in logged["history"])
     epochs = [line for line in stderr.splitlines() if line.startswith("epoch ")]
     assert len(epochs) == 2  # rank 0 reports; rank 1 stays quiet
+
+
+def test_a_start_file_that_is_no_whisper_probe_or_fewer_blocks_than_asked_is_one_line_and_exit_1(feats, tmp_path):
+    from model_factory import save_whisper, tiny_model, whisper_backend
+
+    from adfd_core.bundle import bundle
+
+    whisper = save_whisper(tmp_path / "whisper")
+    start = bundle(whisper_backend(tmp_path / "b.safetensors", whisper, {}, "logreg.v1"), whisper, tmp_path / "start.safetensors")
+    cnn = tiny_model(tmp_path / "cnn.safetensors")
+    args = ["train", str(feats["train"]), "-m", "whisper-probe.v1", "-o", str(tmp_path / "m.safetensors"), "--device", "cpu"]
+    for pretrained, k, reason in ((cnn, 0, "a cnn.v1 model; whisper-probe.v1 starts from a whisper-probe.v1 model file"),
+                                  (start, 3, "finetune_blocks must be -1 (every weight), 0 (the head only) or up to 2")):
+        done = adfd(*args, "--pretrained", str(pretrained), "--set", f"finetune_blocks={k}")
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        assert done.stderr.count("\n") == 1 and f"pretrained {pretrained}: " in done.stderr and reason in done.stderr
+    assert not (tmp_path / "m.safetensors").exists()
