@@ -15,7 +15,17 @@ into one with absolute paths, unique ids (SET:relative/path) and the set's name 
 same-label renderings of S's groups from training: see adfd_core/exclusion.py), scores S's original
 recordings (never the augmented copies ``ID~augK``), and writes the out-of-fold score table.
 ``--folds K`` holds out K groups of sources in turn instead, for systems too slow to train once
-per source; every source is still scored by a model that never saw it.
+per source; every source is still scored by a model that never saw it. ``--pretrained`` passes
+initial weights to every training; a ``{fold}`` in it becomes the fold's name (its held-out sources
+joined by +, the name of its files under OUTPUT.folds/), so that fine-tuning starts, for each fold,
+from a model that never saw its sources: fine-tuning the default model itself, whose head saw every
+source, would score each source with a model that had. ``--keep-models`` keeps each fold's model
+file there (to bundle a back-end per fold as such a start):
+
+    python recipes/loso.py run OUT/aug.h5 -f whisper -m layerweight.v1 ... --keep-models -o OUT/lw.tsv
+    for m in OUT/lw.folds/*.safetensors; do adfd bundle "$m" --whisper W -o "OUT/starts/$(basename "$m")"; done
+    python recipes/loso.py run OUT/wave.h5 -f wave -m whisper-probe.v1 --pretrained 'OUT/starts/{fold}.safetensors' \
+        --set finetune_blocks=1 --epochs 3 --lr 1e-4 --batch-size 16 -o OUT/tuned.tsv
 ``report`` prints, per system and for their calibrated fusion, the pooled EER, the EER per source
 (sources with both classes), and the false-alarm and miss rates at the decision threshold. The
 threshold and the fusion are themselves chosen leave-one-source-out: for each source, a logistic-
@@ -112,9 +122,14 @@ def fold_sources(sources: dict[str, int], folds: int) -> list[list[str]]:
     return [sorted(g) for g in groups]
 
 
+def fold_overrides(overrides: list[tuple[str, str]], pretrained: str | None, fold: str) -> tuple[tuple[str, str], ...]:
+    """The --set pairs of one fold's training: ``overrides`` and, given, ``pretrained`` with ``{fold}`` as the fold's name."""
+    return (*overrides, *([("pretrained", pretrained.replace("{fold}", fold))] if pretrained else []))
+
+
 def run(features: Path, output: Path, model: str, feature: str | None, overrides: list[tuple[str, str]],
         epochs: int, patience: int, batch_size: int, lr: float, weight_decay: float, seed: int, folds: int,
-        balance_by: str | None = None) -> None:
+        balance_by: str | None = None, pretrained: str | None = None, keep_models: bool = False) -> None:
     """Out-of-fold scores of one system: one training per fold of held-out sources, each scoring them."""
     import torch
 
@@ -134,17 +149,19 @@ def run(features: Path, output: Path, model: str, feature: str | None, overrides
     parts.mkdir(parents=True, exist_ok=True)
     done = []
     for held_out in fold_sources(counts, folds):
-        part = parts / f"{'+'.join(held_out)}.tsv"
+        fold = "+".join(held_out)
+        part = parts / f"{fold}.tsv"
         if not part.exists():
             model_path = part.with_suffix(".safetensors")
             opts = TrainOptions(model, feature, epochs, batch_size, lr, weight_decay, patience=patience, seed=seed, device="cpu",
-                                overrides=tuple(overrides), exclude=tuple(("source", s) for s in held_out), balance_by=balance_by)
+                                overrides=fold_overrides(overrides, pretrained, fold), exclude=tuple(("source", s) for s in held_out),
+                                balance_by=balance_by)
             train(features, None, model_path, opts, force=True, command=sys.argv)
             models = load_models([model_path], torch.device("cpu"))
             results = score_features(features, models, torch.device("cpu"))
             held = [r for r in results if source_of.get(r.utt.id) in held_out and AUGMENTED not in r.utt.id]
             write_scores(to_table(held, models), part)
-            for leftover in (model_path, model_path.with_suffix(".train.json")):
+            for leftover in () if keep_models else (model_path, model_path.with_suffix(".train.json")):
                 leftover.unlink(missing_ok=True)
         done.append(part)
         print(f"loso: {', '.join(held_out)} done", file=sys.stderr)
@@ -304,6 +321,8 @@ def main() -> None:
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--folds", type=int, default=0, help="hold out sources K groups at a time (default 0: one source per fold)")
     r.add_argument("--balance-by", help="train --balance-by FIELD (e.g. source: every source weighs the same in its class)")
+    r.add_argument("--pretrained", help="train --pretrained PATH; {fold} in it becomes the fold's name (its held-out sources joined by +)")
+    r.add_argument("--keep-models", action="store_true", help="keep each fold's model file and training log in OUTPUT.folds/")
     p = sub.add_parser("report", help="tables of out-of-fold score tables")
     p.add_argument("manifest", type=Path)
     p.add_argument("tables", type=Path, nargs="+")
@@ -324,7 +343,7 @@ def main() -> None:
     elif args.step == "run":
         overrides = [tuple(o.split("=", 1)) for o in args.overrides]
         run(args.features, args.output, args.model, args.feature, overrides, args.epochs, args.patience, args.batch_size,
-            args.lr, args.weight_decay, args.seed, args.folds, args.balance_by)
+            args.lr, args.weight_decay, args.seed, args.folds, args.balance_by, args.pretrained, args.keep_models)
     elif args.step == "report":
         report(args.manifest, args.tables, args.fuse, args.target_fa, args.json)
     else:

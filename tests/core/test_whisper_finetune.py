@@ -102,7 +102,7 @@ def test_frozen_parts_stay_in_eval_mode_and_keep_no_activations(start):
 def test_resume_ends_with_the_weights_of_an_uninterrupted_run(start, waves, tmp_path):
     """The checkpoint holds the tuned blocks in float32: rounded to the file's float16, the resumed run would drift."""
     whole = tmp_path / "whole.safetensors"
-    train(*waves, whole, _opts(start, 1, epochs=2))
+    uninterrupted = train(*waves, whole, _opts(start, 1, epochs=2))
 
     class StopAfterOne:
         def epoch_start(self, epoch, batches): pass
@@ -114,6 +114,7 @@ def test_resume_ends_with_the_weights_of_an_uninterrupted_run(start, waves, tmp_
         train(*waves, cut, _opts(start, 1, epochs=2), observer=StopAfterOne())
     resumed = train(*waves, cut, _opts(start, 1, epochs=2), resume=True)
     assert [r["epoch"] for r in resumed.history] == [1, 2]
+    assert [r["train_loss"] for r in resumed.history] == [r["train_loss"] for r in uninterrupted.history]  # epoch 2 from the same weights
     a, b = load_file(str(whole)), load_file(str(cut))
     assert all(torch.equal(a[key], b[key]) for key in a)
 

@@ -106,3 +106,11 @@ def test_the_folds_tables_join_into_one_plain_table_with_the_first_ones_provenan
     loso._concatenate(parts, out)
     assert out.read_text().splitlines()[0].startswith("id\tpath\tscore")
     assert read_scores(out).ids == ["a", "b", "c"] and read_provenance(out) == ({"fold": 0}, "sidecar")
+
+
+def test_each_fold_starts_from_its_own_pretrained_file(loso):
+    overrides = [("finetune_blocks", "1")]
+    assert loso.fold_overrides(overrides, "starts/{fold}.safetensors", "s1+s2") == (
+        ("finetune_blocks", "1"), ("pretrained", "starts/s1+s2.safetensors"))
+    assert loso.fold_overrides(overrides, "default.safetensors", "s3")[-1] == ("pretrained", "default.safetensors")
+    assert loso.fold_overrides(overrides, None, "s3") == (("finetune_blocks", "1"),)
