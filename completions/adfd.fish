@@ -156,7 +156,7 @@ complete -c adfd -n '__fish_seen_subcommand_from train' -l device -x -a 'auto cp
 complete -c adfd -n '__fish_seen_subcommand_from train' -l workers -x -d 'DataLoader worker processes'
 complete -c adfd -n '__fish_seen_subcommand_from train' -l amp -l no-amp -d 'bf16 mixed precision on CUDA (no effect on CPU)'
 complete -c adfd -n '__fish_seen_subcommand_from train' -l set -x -d 'Model config field, key=value, repeatable (see `adfd models --json`)'
-complete -c adfd -n '__fish_seen_subcommand_from train' -l pretrained -r -F -d 'Initial weights (the model\'s `pretrained` field): a vision model\'s ImageNet .pth file or \'imagenet\' (torch cache); fdl.v1\'s ResNet-18 checkpoint; wavespec.v1\'s Wav2Vec2 folder or Hugging Face id'
+complete -c adfd -n '__fish_seen_subcommand_from train' -l pretrained -r -F -d 'Initial weights (the model\'s `pretrained` field): a vision model\'s ImageNet .pth file or \'imagenet\' (torch cache); fdl.v1\'s ResNet-18 checkpoint; wavespec.v1\'s Wav2Vec2 folder or Hugging Face id; whisper-probe.v1\'s start: a whisper-probe.v1 model file (architecture and weights; --set finetune_blocks=K)'
 complete -c adfd -n '__fish_seen_subcommand_from train' -l exclude -x -d 'Leave out utterances whose FIELD equals VALUE (id, label, attack, speaker, group or a manifest column such as source), and their group-mates; repeatable'
 complete -c adfd -n '__fish_seen_subcommand_from train' -l augment -d 'Waveform models: degrade every training utterance, of both classes, through a seeded chain of codecs, band-limiting, noise, reverberation, gain with clipping and silence changes; recorded in the model file'
 complete -c adfd -n '__fish_seen_subcommand_from train' -l resume -d 'Go on with the interrupted run whose checkpoint sits beside --output'

@@ -203,7 +203,7 @@ _adfd() {
             '(--workers)'--workers'[DataLoader worker processes]:value: ' \
             '(--amp --no-amp)'{--amp,--no-amp}'[bf16 mixed precision on CUDA (no effect on CPU)]' \
             '*'--set'[Model config field, key=value, repeatable (see `adfd models --json`)]:value: ' \
-            '(--pretrained)'--pretrained'[Initial weights (the model'\''s `pretrained` field)\: a vision model'\''s ImageNet .pth file or '\''imagenet'\'' (torch cache); fdl.v1'\''s ResNet-18 checkpoint; wavespec.v1'\''s Wav2Vec2 folder or Hugging Face id]:file:_files' \
+            '(--pretrained)'--pretrained'[Initial weights (the model'\''s `pretrained` field)\: a vision model'\''s ImageNet .pth file or '\''imagenet'\'' (torch cache); fdl.v1'\''s ResNet-18 checkpoint; wavespec.v1'\''s Wav2Vec2 folder or Hugging Face id; whisper-probe.v1'\''s start\: a whisper-probe.v1 model file (architecture and weights; --set finetune_blocks=K)]:file:_files' \
             '*'--exclude'[Leave out utterances whose FIELD equals VALUE (id, label, attack, speaker, group or a manifest column such as source), and their group-mates; repeatable]:value: ' \
             '(--augment)'--augment'[Waveform models\: degrade every training utterance, of both classes, through a seeded chain of codecs, band-limiting, noise, reverberation, gain with clipping and silence changes; recorded in the model file]' \
             '(--resume)'--resume'[Go on with the interrupted run whose checkpoint sits beside --output]' \
