@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -56,8 +55,8 @@ def _tuned(key: str, k: int) -> bool:
     """Whether finetune_blocks=k trains tensor ``key`` of the tiny start (2 blocks, the closing LayerNorm in use)."""
     if key.startswith("head."):
         return key not in HEAD
-    return k >= 1 and key.startswith(("pool.encoder.layers.1.", "pool.encoder.layer_norm.")) or (
-        k == 2 and key.startswith("pool.encoder.layers.0."))
+    last = key.startswith(("pool.encoder.layers.1.", "pool.encoder.layer_norm."))
+    return (k >= 1 and last) or (k == 2 and key.startswith("pool.encoder.layers.0."))
 
 
 @pytest.mark.parametrize("k", [0, 1])
