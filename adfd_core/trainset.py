@@ -200,16 +200,16 @@ def input_statistics(x: torch.Tensor, shape: tuple[int, ...] | None = None) -> t
     if len(shape) != x.dim() - 1 or any(s not in (1, n) for s, n in zip(shape, x.shape[1:])):
         raise ValueError(f"statistics of shape {shape} for rows of shape {tuple(x.shape[1:])}")
     dims = (0, *(1 + axis for axis, (s, n) in enumerate(zip(shape, x.shape[1:])) if s == 1 and n > 1))
-    count = x.numel() // math.prod(shape) if x.numel() else 0
+    count = max(1, math.prod(x.shape[d] for d in dims))
     step = max(1, (64 << 20) // max(1, 8 * math.prod(x.shape[1:])))  # 64 MB of float64 at a time
-    total = torch.zeros(shape, dtype=torch.float64)
+    total = torch.zeros(shape, dtype=torch.float64, device=x.device)
     for block in x.split(step):
         total += block.double().sum(dim=dims, keepdim=True)[0]
-    mean = total / max(count, 1)
-    squares = torch.zeros(shape, dtype=torch.float64)
+    mean = total / count
+    squares = torch.zeros_like(total)
     for block in x.split(step):
         squares += (block.double() - mean).square().sum(dim=dims, keepdim=True)[0]
-    std = (squares / max(count, 1)).sqrt().clamp_min(1e-6)
+    std = (squares / count).sqrt().clamp_min(1e-6)
     return mean.float(), std.float()
 
 

@@ -43,10 +43,10 @@ class ModelEntry:
 
 @cache
 def _registry() -> dict[str, ModelEntry]:
+    from adfd_core.models.attentive import Attentive, AttentiveConfig
     from adfd_core.models.baselines import CNN, CRNN, RNN, CNNConfig, CRNNConfig, RNNConfig
     from adfd_core.models.embeddings import MLP, MLPConfig
     from adfd_core.models.fdl import FDL, FDLConfig
-    from adfd_core.models.attentive import Attentive, AttentiveConfig
     from adfd_core.models.heads import LayerWeight, LayerWeightConfig, LogReg, LogRegConfig
     from adfd_core.models.wavespec import WaveSpec, WaveSpecConfig
     from adfd_core.models.whisper_probe import WhisperProbe, WhisperProbeConfig
