@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from adfd_core.models import ModelError, build, make_config
+from adfd_core.models.attentive import VARIANCE_FLOOR
 from adfd_core.trainset import input_statistics
 
 
@@ -39,6 +40,22 @@ def test_attention_sums_to_one_and_follows_the_frames_when_they_are_reordered():
         assert float(alpha.std()) > 1e-3  # not uniform: a random attention MLP tells frames apart
         torch.testing.assert_close(net.attention(x[:, :, order]), alpha[:, order])
         torch.testing.assert_close(model(x[:, :, order]), model(x), atol=1e-5, rtol=1e-5)  # a set of frames: no order
+
+
+def test_attention_on_some_frames_gives_their_mean_and_std():
+    net = _model((10, 6)).net
+    h = torch.randn(2, 10, 6)
+    h[..., 1] = 0.0
+    h[:, [2, 5, 7], 1] = 1.0  # channel 1 marks three frames
+    with torch.no_grad():
+        first, last = net.pooling.score[0], net.pooling.score[-1]
+        for p in (*first.parameters(), *last.parameters()):
+            p.zero_()
+        first.weight[0, 1] = 10.0  # unit 0 is tanh(10) ~ 1 on a marked frame, 0 elsewhere
+        last.weight[0, 0] = 50.0  # so marked frames score 50, the rest 0: all the attention on the three
+        var, mean = torch.var_mean(h[:, [2, 5, 7]], dim=1, correction=0)
+        std = var.clamp_min(VARIANCE_FLOOR).sqrt()  # channel 1, constant there, at the floor
+        torch.testing.assert_close(net.pooling(h), torch.cat([mean, std], dim=1), atol=1e-5, rtol=1e-5)
 
 
 def test_attention_learns_to_weigh_the_frames_that_carry_the_label():
