@@ -116,6 +116,8 @@ def whisper_backend(path: Path, whisper: Path, params: dict, name: str, seed: in
     model = registry.build(name, config)
     with torch.no_grad():
         for p in model.parameters():
+            if p.dim() > 1 and not p.any():  # a weight matrix that starts at zero (attentive.v1's scores): trained, it is not
+                p.normal_(0.0, 0.5, generator=torch.Generator().manual_seed(seed))
             p.mul_(4.0)
     mean, std = input_statistics(rows, tuple(model.mean.shape))
     model.set_input_statistics(mean, std + 1e-3)

@@ -13,7 +13,8 @@ Every frame of a row covers the segment's audio (the front-end keeps no padding)
 mask; the pooling sees the frames as a set: reordering them leaves the output unchanged, and
 whatever order carries is what the encoder's positions put into the frames themselves. With the
 attention's last layer zero (w = 0) every frame weighs 1/T and the pooling is the plain mean and
-population standard deviation (the front-end's ``mean+std``). The registry standardizes the rows
+population standard deviation (the front-end's ``mean+std``). Training starts there: w is
+initialized to zero, and W gets gradients as soon as w moves. The registry standardizes the rows
 with one mean and std per layer and channel, shared by every frame (``shared_axes``).
 """
 
@@ -53,6 +54,7 @@ class AttentivePooling(nn.Module):
     def __init__(self, dim: int, units: int):
         super().__init__()
         self.score = nn.Sequential(nn.Linear(dim, units), nn.Tanh(), nn.Linear(units, 1))
+        nn.init.zeros_(self.score[-1].weight)  # uniform at the start: plain mean+std pooling, which training departs from
 
     def weights(self, h: torch.Tensor) -> torch.Tensor:
         """(B, T, D) -> (B, T) attention over the frames, each row summing to 1."""

@@ -29,15 +29,23 @@ def test_uniform_attention_is_plain_mean_and_std_pooling(input_shape):
         torch.testing.assert_close(net.attention(x), torch.full((4, input_shape[-2]), 1 / input_shape[-2]))
 
 
+def test_training_starts_from_uniform_attention():
+    net = _model().net
+    assert not net.pooling.score[-1].weight.any()
+    with torch.no_grad():
+        torch.testing.assert_close(net.attention(torch.randn(4, 3, 10, 6)), torch.full((4, 10), 0.1))
+
+
 def test_attention_sums_to_one_and_follows_the_frames_when_they_are_reordered():
     model = _model()
     net = model.net
     x = torch.randn(4, 3, 10, 6)
     order = torch.randperm(10)
     with torch.no_grad():
+        net.pooling.score[-1].weight.normal_()  # as training leaves it
         alpha = net.attention(x)
         assert alpha.shape == (4, 10) and torch.allclose(alpha.sum(1), torch.ones(4)) and bool((alpha > 0).all())
-        assert float(alpha.std()) > 1e-3  # not uniform: a random attention MLP tells frames apart
+        assert float(alpha.std()) > 1e-3  # not uniform: the attention tells frames apart
         torch.testing.assert_close(net.attention(x[:, :, order]), alpha[:, order])
         torch.testing.assert_close(model(x[:, :, order]), model(x), atol=1e-5, rtol=1e-5)  # a set of frames: no order
 
