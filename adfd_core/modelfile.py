@@ -177,10 +177,12 @@ def _declared_tensors(path: Path) -> dict[str, torch.Tensor]:
 
 
 def _input_statistics(info: ModelFile) -> dict[str, torch.Tensor]:
-    """A ``segments`` model's standardization buffers, (C, F, T) of the config's input_shape, as meta tensors."""
+    """A ``segments`` model's standardization buffers, (C, F, T) of the config's input_shape (1 on axes whose
+    statistics are shared), as meta tensors."""
     if registry.entry(info.name).input_kind != "segments":
         return {}
-    return {key: torch.empty(info.config.input_shape, device="meta") for key in ("mean", "std")}
+    shape = registry.statistics_shape(info.name, info.config)
+    return {key: torch.empty(shape, device="meta") for key in ("mean", "std")}
 
 
 def _check_fit(path: Path, info: ModelFile, expected: Mapping[str, torch.Tensor], given: Mapping[str, torch.Tensor]) -> None:

@@ -225,7 +225,7 @@ def _model(options: TrainOptions, config: Any, train: Rows) -> tuple[torch.nn.Mo
     if isinstance(getattr(model, "config", None), type(config)):
         config = model.config  # a model may complete its config (e.g. the pre-trained encoder's architecture)
     if isinstance(train, SegmentRows):
-        model.set_input_statistics(*input_statistics(train.x))
+        model.set_input_statistics(*input_statistics(train.x, tuple(model.mean.shape)))
     return model, config
 
 

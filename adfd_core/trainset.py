@@ -10,6 +10,7 @@ of a class is equally likely too, so that one large source does not stand for th
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -191,10 +192,24 @@ def check_compatible(train: SegmentRows, val: SegmentRows) -> None:
     )
 
 
-def input_statistics(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-element mean and standard deviation over the rows: two (C, F, T) float32 tensors."""
-    mean = x.mean(dim=0, dtype=torch.float64)
-    std = x.double().var(dim=0, unbiased=False).sqrt().clamp_min(1e-6)
+def input_statistics(x: torch.Tensor, shape: tuple[int, ...] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and (population) standard deviation of the rows x (N, *row), per element of the row, or of
+    ``shape`` (a model's ``statistics_shape``: the row with 1 on shared axes, which are reduced too):
+    two float32 tensors of ``shape``. Summed in float64 a block of rows at a time (frame rows are big)."""
+    shape = tuple(x.shape[1:]) if shape is None else tuple(shape)
+    if len(shape) != x.dim() - 1 or any(s not in (1, n) for s, n in zip(shape, x.shape[1:])):
+        raise ValueError(f"statistics of shape {shape} for rows of shape {tuple(x.shape[1:])}")
+    dims = (0, *(1 + axis for axis, (s, n) in enumerate(zip(shape, x.shape[1:])) if s == 1 and n > 1))
+    count = max(1, math.prod(x.shape[d] for d in dims))
+    step = max(1, (64 << 20) // max(1, 8 * math.prod(x.shape[1:])))  # 64 MB of float64 at a time
+    total = torch.zeros(shape, dtype=torch.float64, device=x.device)
+    for block in x.split(step):
+        total += block.double().sum(dim=dims, keepdim=True)[0]
+    mean = total / count
+    squares = torch.zeros_like(total)
+    for block in x.split(step):
+        squares += (block.double() - mean).square().sum(dim=dims, keepdim=True)[0]
+    std = (squares / count).sqrt().clamp_min(1e-6)
     return mean.float(), std.float()
 
 

@@ -170,7 +170,7 @@ _adfd() {
         ;;
     train)
         case "$prev" in
-            -m|--model) COMPREPLY=( $(compgen -W "cnn.v1 rnn.v2 crnn.v2 resnet18.v1 mobilenet_v3.v1 efficientnet_b0.v1 densenet121.v1 shufflenet_v2.v1 swin_t.v1 convnext_tiny.v1 googlenet.v1 mnasnet.v1 regnet.v1 mlp.v1 logreg.v1 layerweight.v1 fdl.v1 wavespec.v1 whisper-probe.v1" -- "$cur") ); return ;;
+            -m|--model) COMPREPLY=( $(compgen -W "cnn.v1 rnn.v2 crnn.v2 resnet18.v1 mobilenet_v3.v1 efficientnet_b0.v1 densenet121.v1 shufflenet_v2.v1 swin_t.v1 convnext_tiny.v1 googlenet.v1 mnasnet.v1 regnet.v1 mlp.v1 logreg.v1 layerweight.v1 attentive.v1 fdl.v1 wavespec.v1 whisper-probe.v1" -- "$cur") ); return ;;
             -o|--output) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
             --val) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
             -f|--feature) COMPREPLY=( $(compgen -W "cqt cqt-gam cqt-lf cqt-mel cqt2 logspec pyannote seamless speechbrain stft stft-gam stft-lf stft-mel wave whisper wt wt-gam wt-lf wt-mel" -- "$cur") ); return ;;

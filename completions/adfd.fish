@@ -139,7 +139,7 @@ complete -c adfd -n '__fish_seen_subcommand_from split' -s q -l quiet -d 'Say on
 complete -c adfd -n '__fish_seen_subcommand_from split' -s v -l verbose -d 'Say more on stderr: debug messages, and tracebacks of unexpected errors'
 complete -c adfd -n '__fish_seen_subcommand_from split' -s h -l help -d 'Show the command\'s help'
 complete -c adfd -n '__fish_seen_subcommand_from split' -F
-complete -c adfd -n '__fish_seen_subcommand_from train' -s m -l model -x -a 'cnn.v1 rnn.v2 crnn.v2 resnet18.v1 mobilenet_v3.v1 efficientnet_b0.v1 densenet121.v1 shufflenet_v2.v1 swin_t.v1 convnext_tiny.v1 googlenet.v1 mnasnet.v1 regnet.v1 mlp.v1 logreg.v1 layerweight.v1 fdl.v1 wavespec.v1 whisper-probe.v1' -d 'Registered model (see `adfd models`)'
+complete -c adfd -n '__fish_seen_subcommand_from train' -s m -l model -x -a 'cnn.v1 rnn.v2 crnn.v2 resnet18.v1 mobilenet_v3.v1 efficientnet_b0.v1 densenet121.v1 shufflenet_v2.v1 swin_t.v1 convnext_tiny.v1 googlenet.v1 mnasnet.v1 regnet.v1 mlp.v1 logreg.v1 layerweight.v1 attentive.v1 fdl.v1 wavespec.v1 whisper-probe.v1' -d 'Registered model (see `adfd models`)'
 complete -c adfd -n '__fish_seen_subcommand_from train' -s o -l output -r -F -d 'Model file to write (.safetensors)'
 complete -c adfd -n '__fish_seen_subcommand_from train' -l val -r -F -d 'Validation feature file; without it a group-disjoint tenth of the training file validates'
 complete -c adfd -n '__fish_seen_subcommand_from train' -s f -l feature -x -a 'cqt cqt-gam cqt-lf cqt-mel cqt2 logspec pyannote seamless speechbrain stft stft-gam stft-lf stft-mel wave whisper wt wt-gam wt-lf wt-mel' -d 'Which feature of the file to train on (default: the only one, or the model\'s)'

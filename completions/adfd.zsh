@@ -186,7 +186,7 @@ _adfd() {
         ;;
     train)
         _arguments \
-            '(-m --model)'{-m,--model}'[Registered model (see `adfd models`)]:value:(cnn.v1 rnn.v2 crnn.v2 resnet18.v1 mobilenet_v3.v1 efficientnet_b0.v1 densenet121.v1 shufflenet_v2.v1 swin_t.v1 convnext_tiny.v1 googlenet.v1 mnasnet.v1 regnet.v1 mlp.v1 logreg.v1 layerweight.v1 fdl.v1 wavespec.v1 whisper-probe.v1)' \
+            '(-m --model)'{-m,--model}'[Registered model (see `adfd models`)]:value:(cnn.v1 rnn.v2 crnn.v2 resnet18.v1 mobilenet_v3.v1 efficientnet_b0.v1 densenet121.v1 shufflenet_v2.v1 swin_t.v1 convnext_tiny.v1 googlenet.v1 mnasnet.v1 regnet.v1 mlp.v1 logreg.v1 layerweight.v1 attentive.v1 fdl.v1 wavespec.v1 whisper-probe.v1)' \
             '(-o --output)'{-o,--output}'[Model file to write (.safetensors)]:file:_files' \
             '(--val)'--val'[Validation feature file; without it a group-disjoint tenth of the training file validates]:file:_files' \
             '(-f --feature)'{-f,--feature}'[Which feature of the file to train on (default\: the only one, or the model'\''s)]:value:(cqt cqt-gam cqt-lf cqt-mel cqt2 logspec pyannote seamless speechbrain stft stft-gam stft-lf stft-mel wave whisper wt wt-gam wt-lf wt-mel)' \

@@ -14,6 +14,7 @@ import torch
 from adfd_core import frontends
 from adfd_core.modelfile import ModelFile, save_model
 from adfd_core.models import registry
+from adfd_core.trainset import input_statistics
 
 TINY = {"channels": "4,8,8", "dense": "16"}
 
@@ -55,6 +56,7 @@ SMALL = {  # --set overrides that make a model small and fast, for tests that go
     "fdl.v1": lambda: {"width": "8", "crop_seconds": "0.5", "synthesizers": "a,b"},
     "wavespec.v1": lambda: {"pretrained": "none", "encoder_config": _tiny_encoder_config(), "crop_seconds": "1.0",
                             "layers": "1,2,3", "unet_channels": "4,8,16", "fusion_dim": "16", "embedding_dim": "2"},
+    "attentive.v1": lambda: {"input_shape": "2,10,8", "attention": "4", "hidden": "8"},
     "whisper-probe.v1": lambda: {"crop_seconds": "1.0", "encoder_config": json.dumps(TINY_WHISPER_ENCODER), "full_depth": "3",
                                  "layers": "0,2", "pooling": "mean+std", "head": "layerweight.v1", "storage_dtype": "float32"},
 }
@@ -103,17 +105,20 @@ def save_whisper(folder: Path, seed: int = 0) -> Path:
     return folder
 
 
-def whisper_backend(path: Path, whisper: Path, params: dict, name: str, seed: int = 0) -> Path:
-    """A back-end on rows of the whisper front-end (network ``whisper``, front-end ``params``) as training
-    leaves it: seeded random weights (scaled up, so probabilities spread) and the input statistics of
-    rows of a few random sounds."""
+def whisper_backend(path: Path, whisper: Path, params: dict, name: str, seed: int = 0, overrides: dict | None = None) -> Path:
+    """A back-end on rows of the whisper front-end (network ``whisper``, front-end ``params``; config ``overrides``)
+    as training leaves it: seeded random weights (scaled up, so probabilities spread) and the input statistics
+    of rows of a few random sounds."""
     fe = frontends.build("whisper", model=str(whisper), **params)
     rows = fe(torch.sin(torch.linspace(0, 3000, 32_000))[None] * torch.rand(8, 1) + 0.05 * torch.randn(8, 32_000))
-    config = registry.make_config(name, input_shape=fe.output_shape())
+    config = registry.make_config(name, overrides, input_shape=fe.output_shape())
     torch.manual_seed(seed)
     model = registry.build(name, config)
     with torch.no_grad():
         for p in model.parameters():
+            if p.dim() > 1 and not p.any():  # a weight matrix that starts at zero (attentive.v1's scores): trained, it is not
+                p.normal_(0.0, 0.5, generator=torch.Generator().manual_seed(seed))
             p.mul_(4.0)
-    model.set_input_statistics(rows.mean(0), rows.std(0) + 1e-3)
+    mean, std = input_statistics(rows, tuple(model.mean.shape))
+    model.set_input_statistics(mean, std + 1e-3)
     return save_model(path, model, ModelFile(name, config, fe.spec.to_dict(), training={"seed": seed}, calibration={"a": 2.0}))

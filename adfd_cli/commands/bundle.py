@@ -11,7 +11,7 @@ from adfd_cli.console import err
 
 
 def bundle(
-    backend: Annotated[Path, typer.Argument(help="Model file of a back-end trained on whisper rows (mlp.v1, logreg.v1, layerweight.v1).")],
+    backend: Annotated[Path, typer.Argument(help="Model file of a back-end trained on whisper rows (mlp.v1, logreg.v1, layerweight.v1, attentive.v1).")],
     whisper: Annotated[Path, typer.Option("--whisper", "-w", help="The Whisper folder the rows were made with (same weights).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Model file to write (.safetensors).")],
     float32: Annotated[bool, typer.Option("--float32", help="Store the encoder in float32 (default float16: half the size).")] = False,

@@ -29,9 +29,11 @@ Whisper's ``layers`` picks which hidden states are pooled, numbered as transform
 k the output of block k, the last one through the encoder's closing LayerNorm (what
 ``last_hidden_state`` is). ``null`` (the default, and what a spec written before the parameter
 existed means) is the last. The encoder is cut after the deepest layer asked for: blocks above it are
-neither loaded onto the device nor run. ``pooling`` is ``mean`` or ``mean+std`` (the mean and the
-population standard deviation over the frames, concatenated). One layer gives a vector (D or 2D);
-a list of several gives a (L, D or 2D) stack, for a back-end that learns how to weigh them.
+neither loaded onto the device nor run. ``pooling`` is ``mean``, ``mean+std`` (the mean and the
+population standard deviation over the frames, concatenated) or ``frames`` (no pooling: the T =
+ceil(samples / 320) hidden states that cover the segment, for a back-end that pools them itself,
+such as ``attentive.v1``). One layer gives a vector (D or 2D) or with ``frames`` a (T, D) matrix;
+a list of several gives a (L, D or 2D) or (L, T, D) stack, for a back-end that learns how to weigh them.
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ from adfd_core.frontends.spec import FrontendError, FrontendSpec
 SAMPLE_RATE = 16_000  # Hz: every one of these networks takes 16-kHz audio
 SEGMENT_SECONDS = 2.0  # s: the ensemble paper's segments
 WHISPER_WINDOW_SECONDS = 30.0  # s: the longest input Whisper's encoder has positions for
-POOLINGS = ("mean", "mean+std")  # over the frames of the segment; mean+std: both, concatenated
+POOLINGS = ("mean", "mean+std", "frames")  # over the frames of the segment; mean+std: both, concatenated; frames: none
+SAMPLES_PER_POSITION = 320  # samples per Whisper encoder position: log-mel hop 160, then the stride-2 convolution (20 ms)
 
 
 def _defaults(model: str, **extra: Any) -> dict[str, Any]:
@@ -222,8 +225,8 @@ class WhisperEmbedding(TransformersEmbedding):
         self.pooling = spec.params["pooling"]
 
     def row_shape(self, dim: int) -> tuple[int, ...]:
-        width = 2 * dim if self.pooling == "mean+std" else dim
-        return (width,) if self.layers is None or len(self.layers) == 1 else (len(self.layers), width)
+        n_real = math.ceil(self.segment_samples / SAMPLES_PER_POSITION)
+        return pooled_row_shape(dim, n_real, 1 if self.layers is None else len(self.layers), self.pooling)
 
     def load(self, folder: Path) -> nn.Module:
         from transformers import WhisperModel
@@ -250,6 +253,13 @@ class WhisperEmbedding(TransformersEmbedding):
             raise FrontendError(f"{self._given.name}: {folder}: its feature extractor is not Whisper's standard log-mel ({odd or 'dither'})")
 
 
+def pooled_row_shape(dim: int, n_real: int, n_layers: int, pooling: str) -> tuple[int, ...]:
+    """The shape of one row of ``n_layers`` hidden states of width ``dim`` over ``n_real`` positions:
+    (D), (2D) or (T, D) for one layer; (L, D), (L, 2D) or (L, T, D) for several."""
+    one = {"mean": (dim,), "mean+std": (2 * dim,), "frames": (n_real, dim)}[pooling]
+    return one if n_layers == 1 else (n_layers, *one)
+
+
 def check_layers(frontend: str, layers: Any) -> tuple[int, ...] | None:
     """``layers`` as a tuple of distinct increasing hidden-state numbers >= 0, or None (the last)."""
     ok = layers is None or (
@@ -267,7 +277,8 @@ def check_layers(frontend: str, layers: Any) -> tuple[int, ...] | None:
 class WhisperEncoderPool(nn.Module):
     """(batch, samples) -> Whisper's log-mel (zero-padded to ``window`` samples) -> encoder blocks -> the hidden
     states ``layers`` (None: the last, ``last_hidden_state``), each pooled over the first ``n_real``
-    positions: (batch, D or 2D), or (batch, L, D or 2D) for several layers.
+    positions: (batch, D or 2D), or (batch, L, D or 2D) for several layers; with ``frames`` those positions
+    unpooled: (batch, T, D) or (batch, L, T, D), T = n_real.
 
     The log-mel and encoder are adfd's plain-torch copies (adfd_core.frontends.whisper_net) of
     transformers' Whisper modules. ``full_depth`` is the number of blocks of the network the encoder
@@ -301,8 +312,11 @@ class WhisperEncoderPool(nn.Module):
         return self.encoder.states(mel, self.layers if self.layers is not None else (self.full_depth,), self.full_depth)
 
     def pool(self, h: torch.Tensor) -> torch.Tensor:
-        """(batch, positions, D) -> (batch, D) mean, or (batch, 2D) mean and std, over the first n_real positions."""
+        """(batch, positions, D) -> (batch, D) mean, or (batch, 2D) mean and std, over the first n_real positions;
+        with ``frames`` those positions as they are, (batch, n_real, D)."""
         real = h[:, : self.n_real]
+        if self.pooling == "frames":
+            return real
         if self.pooling == "mean":
             return real.mean(dim=1)
         std, mean = torch.std_mean(real, dim=1, correction=0)

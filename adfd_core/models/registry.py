@@ -5,8 +5,9 @@
     stored = config_to_dict(config)       # what a model file keeps; config_from_dict reads it back
 
 Logits index classes as ``adfd_core.store.LABEL_INDEX``: 0 = spoof, 1 = bonafide. Every
-``segments`` model comes wrapped in ``Standardized``: training sets the per-element input mean and
-std with ``set_input_statistics``, and they travel in the model file as buffers. A config field
+``segments`` model comes wrapped in ``Standardized``: training sets the input mean and std, per
+element of the row or shared over the entry's ``shared_axes`` (frames), with ``set_input_statistics``,
+and they travel in the model file as buffers. A config field
 named ``pretrained`` names initial weights that ``build`` loads; a model file carries its own
 weights, so the model file reader builds with ``pretrained=False``. Importing this module is
 cheap: torch and the model modules load on first use.
@@ -37,10 +38,12 @@ class ModelEntry:
     default_feature: str | None  # the front-end it takes by default
     input_kind: str  # "segments": (C, F, T) feature rows; "wave": waveform crops (adfd_core.wavedata)
     description: str  # one line
+    shared_axes: tuple[int, ...] = ()  # row axes (negative: from the end) over which input statistics are shared
 
 
 @cache
 def _registry() -> dict[str, ModelEntry]:
+    from adfd_core.models.attentive import Attentive, AttentiveConfig
     from adfd_core.models.baselines import CNN, CRNN, RNN, CNNConfig, CRNNConfig, RNNConfig
     from adfd_core.models.embeddings import MLP, MLPConfig
     from adfd_core.models.fdl import FDL, FDLConfig
@@ -61,6 +64,9 @@ def _registry() -> dict[str, ModelEntry]:
     entries.append(ModelEntry("logreg.v1", LogRegConfig, LogReg, "whisper", "segments", "logistic regression on standardized embedding rows"))
     entries.append(ModelEntry("layerweight.v1", LayerWeightConfig, LayerWeight, "whisper", "segments",
                               "learned softmax weights over a stack of layers' embeddings, then Dense 128, Dense 2"))
+    entries.append(ModelEntry("attentive.v1", AttentiveConfig, Attentive, "whisper", "segments",
+                              "whisper frame rows: learned layer weights, attentive mean+std pooling over frames, Dense 64, Dense 2",
+                              shared_axes=(-2,)))  # one statistic per layer and channel, shared by every frame
     entries.append(ModelEntry("fdl.v1", FDLConfig, FDL, "wave", "wave",
                               "feature decomposition: ResNet-18 with synthesizer and content streams on 3-s log spectrograms"))
     entries.append(ModelEntry("wavespec.v1", WaveSpecConfig, WaveSpec, "wave", "wave",
@@ -106,7 +112,7 @@ def build(name: str, config: Any, pretrained: bool = True) -> torch.nn.Module:
     """The model ``name`` for ``config``: (batch, C, F, T) float32 -> (batch, 2) logits (0 = spoof, 1 = bonafide).
 
     A ``segments`` model is ``Standardized(net)``: (x - mean) / std with the training rows'
-    statistics, then the network. pretrained=False leaves out the initial weights a
+    statistics (of ``statistics_shape``), then the network. pretrained=False leaves out the initial weights a
     ``pretrained`` config field names.
     """
     e = entry(name)
@@ -118,8 +124,15 @@ def build(name: str, config: Any, pretrained: bool = True) -> torch.nn.Module:
     if e.input_kind == "segments":
         from adfd_core.models.standardize import Standardized
 
-        model = Standardized(model, config.input_shape)
+        model = Standardized(model, config.input_shape, e.shared_axes)
     return model
+
+
+def statistics_shape(name: str, config: Any) -> tuple[int, ...]:
+    """The shape of a ``segments`` model's input mean and std: its input_shape, 1 on the shared axes."""
+    from adfd_core.models.standardize import statistics_shape as shape
+
+    return shape(tuple(config.input_shape), entry(name).shared_axes)
 
 
 def build_skeleton(name: str, config: Any) -> torch.nn.Module:

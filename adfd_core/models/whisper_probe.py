@@ -4,8 +4,9 @@
     -> log-mel (Whisper's, zero-padded to the encoder's positions x 320 samples)
     -> Whisper encoder, cut after the deepest of ``layers``        (its weights in the model file)
     -> hidden states ``layers`` pooled over the frames covering x  (B, D | 2D) or (B, L, D | 2D)
-    -> the head: a registered segment model (``mlp.v1``, ``logreg.v1``, ``layerweight.v1``) with its
-       input standardization                                       (B, 2) logits
+       (``frames``: not pooled, the T frames covering x            (B, T, D) or (B, L, T, D))
+    -> the head: a registered segment model (``mlp.v1``, ``logreg.v1``, ``layerweight.v1``,
+       ``attentive.v1``) with its input standardization            (B, 2) logits
 
 It computes exactly what the whisper front-end (adfd_core.frontends.embeddings) and a back-end
 trained on its rows compute in two steps, from one model file, with no Whisper folder: ``bundle``
@@ -80,7 +81,7 @@ class WhisperProbeConfig:
     encoder_config: str = ""  # JSON of CONFIG_KEYS for the encoder as cut; "": whisper-base for 2-s segments
     full_depth: int = 6  # blocks of the whole network: its last hidden state goes through the closing LayerNorm
     layers: tuple[int, ...] = ()  # hidden states pooled (the front-end's ``layers``); (): the last, full_depth
-    pooling: str = "mean"  # the front-end's pooling: mean or mean+std
+    pooling: str = "mean"  # the front-end's pooling: mean, mean+std or frames
     pad_to_30s: bool = False  # the front-end's pad_to_30s: encoder positions for 30 s, pooled over the segment's
     head: str = "mlp.v1"  # a registered segment model
     head_config: str = ""  # its config as JSON; "": its defaults with input_shape from the encoder and pooling
@@ -173,7 +174,7 @@ class WhisperProbe(nn.Module):
 
     def __init__(self, config: WhisperProbeConfig):
         super().__init__()
-        from adfd_core.frontends.embeddings import WhisperEncoderPool
+        from adfd_core.frontends.embeddings import WhisperEncoderPool, pooled_row_shape
         from adfd_core.frontends.whisper_net import Encoder, LogMel
 
         config = config.from_start(given=_set_fields(config))  # (training has done so already, knowing what was set)
@@ -186,8 +187,7 @@ class WhisperProbe(nn.Module):
         require(n_real <= fields["max_source_positions"], f"crop_seconds={config.crop_seconds} is longer than the encoder's positions")
         layers = config.layers or None
         self.pool = WhisperEncoderPool(log_mel, encoder, fields["max_source_positions"] * frame, n_real, config.full_depth, layers, config.pooling)
-        width = fields["d_model"] * (2 if config.pooling == "mean+std" else 1)
-        row_shape = (width,) if layers is None or len(layers) == 1 else (len(layers), width)
+        row_shape = pooled_row_shape(fields["d_model"], n_real, 1 if layers is None else len(layers), config.pooling)
         self.head, head_config = _head(config, row_shape)
         self.config = config
         self.head_config = head_config

@@ -229,6 +229,23 @@ def test_whisper_layers_are_the_hidden_states_transformers_numbers(networks, mak
     assert len(fe.loaded().encoder.layers) == max(layers)  # blocks above the deepest layer are not kept
 
 
+@pytest.mark.parametrize("layers", [None, [1], [0, 2]])
+def test_whisper_frames_are_the_hidden_states_that_mean_pooling_averages(networks, make_audio, layers):
+    folder, dim = networks["whisper"]
+    x = segments(make_audio)
+    frames = build("whisper", model=str(folder), layers=layers, pooling="frames")
+    rows = frames(x)
+    stack = layers is not None and len(layers) > 1
+    assert frames.output_shape() == rows.shape[1:] == ((2, SEGMENT // 320, dim) if stack else (SEGMENT // 320, dim))
+    for pooling in ("mean", "mean+std"):
+        pooled = build("whisper", model=str(folder), layers=layers, pooling=pooling)(x)
+        std, mean = torch.std_mean(rows, dim=-2, correction=0)
+        torch.testing.assert_close(pooled, mean if pooling == "mean" else torch.cat([mean, std], dim=-1), atol=1e-5, rtol=1e-4)
+    one_second = build("whisper", model=str(folder), layers=layers, pooling="frames", segment_seconds=1.01)
+    assert one_second.output_shape()[-2:] == (51, dim)  # ceil(16160 / 320): every position that covers the audio
+    assert one_second(x[:, :16_160]).shape[1:] == one_second.output_shape()
+
+
 def test_whisper_default_layer_is_the_last_and_old_specs_mean_it(networks, make_audio):
     folder, _ = networks["whisper"]
     x = segments(make_audio)
@@ -564,6 +581,34 @@ def test_mlp_trains_on_embeddings_and_scores_audio_as_its_features(networks, cor
     assert len(tables[0]) == 4 and tables[0].keys() == tables[1].keys()
     for utt, score in tables[0].items():
         assert score == pytest.approx(tables[1][utt], abs=1e-5)  # the embeddings computed from audio are those stored
+
+
+def test_attentive_trains_on_frame_rows_and_scores_alike_from_features_audio_and_its_bundle(networks, corpus, tmp_path, capsys):
+    from adfd_core.modelfile import load_model
+    from adfd_core.store import FeatureFile
+
+    folder, dim = networks["whisper"]
+    feats, model, bundled = tmp_path / "frames.h5", tmp_path / "attentive.safetensors", tmp_path / "bundled.safetensors"
+    params = ["--param", "whisper.layers=1,2", "--param", "whisper.pooling=frames"]
+    assert adfd("featurize", str(corpus), "-o", str(feats), "-e", f"whisper={folder}", *params, "--device", "cpu") == 0
+    with FeatureFile(feats) as ff:
+        assert ff.feature("whisper").row_shape == (2, SEGMENT // 320, dim)
+    settings = ["--set", "attention=4", "--set", "hidden=8"]
+    code = adfd("train", str(feats), "--val", str(feats), "-m", "attentive.v1", *settings, "-o", str(model), "--epochs", "2", "--device", "cpu")
+    assert code == 0, capsys.readouterr().err
+    trained, info = load_model(model)
+    assert info.config.input_shape == (2, SEGMENT // 320, dim) and trained.mean.shape == (2, 1, dim)  # shared over frames
+    assert adfd("bundle", str(model), "-w", str(folder), "-o", str(bundled), "--float32") == 0, capsys.readouterr().err
+    tables = []
+    for source, scorer in (([str(corpus)], model), (["--features", str(feats)], model), ([str(corpus)], bundled)):
+        out = tmp_path / f"scores{len(tables)}.tsv"
+        assert adfd("score", *source, "-m", str(scorer), "-o", str(out), "--device", "cpu") == 0, capsys.readouterr().err
+        rows = [line.split("\t") for line in out.read_text().splitlines() if not line.startswith("#")]
+        tables.append({row[0]: float(row[2]) for row in rows[1:]})
+    assert len(tables[0]) == 4 and tables[0].keys() == tables[1].keys() == tables[2].keys()
+    assert max(tables[0].values()) - min(tables[0].values()) > 1e-4  # the recordings' scores differ: a mix-up would show
+    for utt, score in tables[0].items():
+        assert score == pytest.approx(tables[1][utt], abs=1e-5) == pytest.approx(tables[2][utt], abs=1e-5)
 
 
 def test_score_finds_a_moved_network_but_only_the_same_weights(networks, corpus, tmp_path, capsys):

@@ -35,7 +35,7 @@ def _trained(info: ModelFile) -> torch.nn.Module:
     torch.manual_seed(0)
     model = build(info.name, info.config)
     if hasattr(model, "set_input_statistics"):
-        shape = info.config.input_shape
+        shape = model.mean.shape
         model.set_input_statistics(torch.randn(shape), torch.rand(shape) + 0.5)
     with torch.no_grad():
         model.train()(example_input(info.config, 4) * 3 + 1)

@@ -28,7 +28,7 @@ def _imagenet_layout(arch: str) -> torch.nn.Module:
 
 
 WAVE_NAMES = ["fdl.v1", "wavespec.v1", "whisper-probe.v1"]
-EMBEDDING_HEADS = ["mlp.v1", "logreg.v1", "layerweight.v1"]
+EMBEDDING_HEADS = ["mlp.v1", "logreg.v1", "layerweight.v1", "attentive.v1"]
 
 
 def test_the_registry_holds_the_papers_models():

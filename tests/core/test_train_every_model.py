@@ -23,7 +23,7 @@ from model_factory import SMALL
 
 TINY_SEGMENT_MODELS = {"cnn.v1": {"channels": "4,8,8", "dense": "16"}, "crnn.v2": {"channels": "4,8,8", "lstm": "8,4", "dense": "16"},
                        "rnn.v2": {"lstm": "8,4", "dense": "16"}}  # fmt: skip
-ROW_SHAPES = {"mlp.v1": (16,), "logreg.v1": (16,), "layerweight.v1": (3, 16)}  # embedding rows; the rest (3, 8, 8)
+ROW_SHAPES = {"mlp.v1": (16,), "logreg.v1": (16,), "layerweight.v1": (3, 16), "attentive.v1": (2, 10, 8)}  # embedding rows; the rest (3, 8, 8)
 WAVE_CROP_SECONDS = 1.0
 
 

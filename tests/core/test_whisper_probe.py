@@ -17,10 +17,12 @@ from adfd_core.scoring import load_models, score_audio
 from model_factory import save_whisper, tiny_model, whisper_backend
 
 SR = 16_000
-CASES = [  # (front-end parameters, back-end)
-    ({}, "mlp.v1"),
-    ({"layers": [1], "pooling": "mean+std"}, "logreg.v1"),
-    ({"layers": [0, 1, 2], "pooling": "mean+std"}, "layerweight.v1"),
+CASES = [  # (front-end parameters, back-end, its config; a wide head's scaled-up logits would all saturate)
+    ({}, "mlp.v1", {}),
+    ({"layers": [1], "pooling": "mean+std"}, "logreg.v1", {}),
+    ({"layers": [0, 1, 2], "pooling": "mean+std"}, "layerweight.v1", {}),
+    ({"pooling": "frames"}, "attentive.v1", {"attention": "4", "hidden": "0"}),
+    ({"layers": [0, 2], "pooling": "frames"}, "attentive.v1", {"attention": "8", "hidden": "8"}),
 ]
 
 
@@ -50,9 +52,9 @@ def segment_scores(models, utts):
     return np.array([p for r in results for _, _, p in r.segments]), [len(r.segments) for r in results]
 
 
-@pytest.mark.parametrize(("params", "name"), CASES)
-def test_bundled_model_scores_as_the_two_steps(whisper, recordings, tmp_path, params, name):
-    two_step = whisper_backend(tmp_path / "backend.safetensors", whisper, params, name)
+@pytest.mark.parametrize(("params", "name", "overrides"), CASES)
+def test_bundled_model_scores_as_the_two_steps(whisper, recordings, tmp_path, params, name, overrides):
+    two_step = whisper_backend(tmp_path / "backend.safetensors", whisper, params, name, overrides=overrides)
     one_file = bundle(two_step, whisper, tmp_path / "bundled.safetensors", storage_dtype="float32")
     want, counts = segment_scores([two_step], recordings)
     got, got_counts = segment_scores([one_file], recordings)
