@@ -10,6 +10,7 @@ import importlib.metadata
 import shutil
 import subprocess
 import tempfile
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -175,7 +176,7 @@ class Flite(Engine):
 
 
 class Piper(Engine):
-    """Piper (VITS, ONNX): every voice package installed as `*-piper-voice`; length and noise scales drawn."""
+    """Piper (VITS, ONNX): every voice package installed as `*-piper-voice`; length and noise scales drawn, the noise seeded per clip."""
 
     key = "piper"
     LENGTH = (0.8, 1.25)
@@ -215,7 +216,7 @@ class Piper(Engine):
         from piper import SynthesisConfig
 
         s = dict(take.settings)
-        voice = _load_piper(self.voices()[take.voice])
+        voice = _load_piper(self.voices()[take.voice], zlib.crc32(f"{take.slug}\n{text}".encode()))
         config = SynthesisConfig(length_scale=s["l"], noise_scale=s["n"], noise_w_scale=s["w"])
         chunks = list(voice.synthesize(text, config))
         if not chunks:
@@ -226,11 +227,14 @@ class Piper(Engine):
         return f"piper-tts {importlib.metadata.version('piper-tts')}, onnxruntime {importlib.metadata.version('onnxruntime')}"
 
 
-@lru_cache(maxsize=4)
-def _load_piper(model: Path):
-    """A loaded PiperVoice, kept per process: loading costs about a second."""
+def _load_piper(model: Path, seed: int):
+    """A PiperVoice loaded for one clip. VITS draws its noise inside the ONNX graph, from a generator that
+    onnxruntime seeds when it creates the session: a session made after ``set_seed(seed)`` renders the
+    same clip every time, whatever the order of clips and workers (loading costs about a second)."""
+    import onnxruntime
     from piper import PiperVoice
 
+    onnxruntime.set_seed(seed)
     return PiperVoice.load(model)
 
 

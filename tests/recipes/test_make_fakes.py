@@ -108,6 +108,22 @@ def test_tts_rows_share_a_group_per_sentence(tmp_path):
         assert sf.info(str(out / row["path"])).samplerate == 16_000
 
 
+def test_piper_renders_the_same_clip_on_every_run(tmp_path):
+    """VITS samples its noise inside the ONNX graph: a clip must not depend on the run or the order of clips."""
+    pytest.importorskip("piper")
+    if make_fakes.missing_reason("piper"):
+        pytest.skip("no *-piper-voice package installed")
+    runs = []
+    for name, jobs in (("a", "1"), ("b", "2")):
+        out = tmp_path / name
+        assert make_fakes.main([str(out), "--systems", "piper", "--limit", "piper=2", "--takes", "2", "--jobs", jobs]) == 0
+        runs.append({r["path"]: sf.read(str(out / r["path"]))[0] for r in _read(out / "manifest.tsv")})
+    assert runs[0].keys() == runs[1].keys() and len(runs[0]) == 4
+    for path, wave in runs[0].items():
+        assert np.array_equal(wave, runs[1][path]), path
+    assert not np.array_equal(*[w[:8000] for w in list(runs[0].values())[:2]])  # the takes differ from each other
+
+
 def test_a_missing_tool_is_skipped_with_a_message(tmp_path, make_audio, capsys, monkeypatch):
     monkeypatch.setattr(make_fakes, "missing_reason", lambda s: "not here" if s == "griffinlim-mel" else None)
     manifests = _real_set(tmp_path, make_audio)
