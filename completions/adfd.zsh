@@ -78,7 +78,7 @@ _adfd() {
             '(-o --output)'{-o,--output}'[Feature file to write (HDF5)]:file:_files' \
             '*'{-f,--feature}'[Front-end, repeatable (see `adfd info --features`). Default\: cqt]:value:(cqt cqt-gam cqt-lf cqt-mel cqt2 logspec pyannote seamless speechbrain stft stft-gam stft-lf stft-mel wave whisper wt wt-gam wt-lf wt-mel)' \
             '*'{-e,--embedding}'[Pre-trained embedding, repeatable\: whisper, seamless, speechbrain or pyannote. MODEL is the network'\''s folder or a Hugging Face repo id in the local cache (default\: the paper'\''s); --embedding NAME is the same as --feature NAME]:value: ' \
-            '*'--param'[A front-end parameter, repeatable, e.g. whisper.layers=2,4, whisper.layers=\[3\] or whisper.pooling=mean+std (see `adfd info --features`); VALUE is JSON, or a comma-separated list of integers, or else text]:value: ' \
+            '*'--param'[A front-end parameter, repeatable, e.g. whisper.layers=2,4, whisper.layers=\[3\], whisper.pooling=mean+std or whisper.pooling=frames (see `adfd info --features`); VALUE is JSON, or a comma-separated list of integers, or else text]:value: ' \
             '(--protocol)'--protocol'[Corpus description\: ASVspoof 2019 LA protocol, ASVspoof 2021 LA/DF key, In-the-Wild meta.csv, or a CSV/TSV manifest with a header. INPUT is then the audio folder]:file:_files' \
             '(--subset)'--subset'[ASVspoof 2021 keys\: which subset of the trials to keep]:value:(eval progress hidden_track all)' \
             '(--from-list)'--from-list'[Read audio paths, one per line, from this file ('\''-'\'' for stdin) instead of INPUT]:file:_files' \

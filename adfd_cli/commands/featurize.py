@@ -44,7 +44,7 @@ def featurize(
         typer.Option(
             "--param",
             metavar="NAME.KEY=VALUE",
-            help="A front-end parameter, repeatable, e.g. whisper.layers=2,4, whisper.layers=[3] or whisper.pooling=mean+std "
+            help="A front-end parameter, repeatable, e.g. whisper.layers=2,4, whisper.layers=[3], whisper.pooling=mean+std or whisper.pooling=frames "
             "(see `adfd info --features`); VALUE is JSON, or a comma-separated list of integers, or else text.",
         ),
     ] = None,
