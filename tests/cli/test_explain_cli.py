@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import audio_factory
-from .helpers import adfd
+from .helpers import adfd, make_corpus
 from model_factory import tiny_fdl, tiny_model
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -48,9 +48,7 @@ def test_explain_plots_wavespecs_fused_embeddings_of_a_feature_file(tmp_path):
     spec = {"name": "wave", "version": 1, "params": {"sample_rate": 16_000, "segment_seconds": config.crop_seconds}}
     path = save_model(tmp_path / "ws.safetensors", model, ModelFile("wavespec.v1", model.config, spec, training={}))
     root = tmp_path / "corpus"
-    for i in range(3):
-        audio_factory.write(root / "bonafide" / f"r{i}.wav", audio_factory.vowel(100 + 20 * i, seconds=0.6, seed=i))
-        audio_factory.write(root / "spoof" / "tts" / f"f{i}.wav", audio_factory.chirp(200, 4000 + 500 * i, seconds=0.6))
+    make_corpus(root, audio_factory, n_real=3, n_fake=3, seconds=0.6)
     feats = tmp_path / "w.h5"
     assert adfd("featurize", str(root), "-o", str(feats), "-f", "wave").returncode == 0
     done = adfd("explain", str(path), "--features", str(feats), "-o", str(tmp_path / "out"), "--device", "cpu")
